@@ -1,0 +1,13 @@
+//! Altan's deterministic state machine: the authenticated state, the rules of transactions, gas,
+//! and the wasmtime virtual machine that runs contracts.
+//!
+//! Nothing here does I/O: no sockets, no files, no clocks, no async runtime. Storage comes in
+//! through the [`state::StateStore`] trait and the compiled-module cache's
+//! [`vm::ArtifactStore`] trait, implemented in memory here and on rocksdb and disk by
+//! `altan-storage`. That keeps execution a pure function of (parent state, block), which is what
+//! consensus needs: every node that executes the same block gets the same state root, receipts
+//! and gas, and the tests here can check that deterministically and fast.
+#![deny(unsafe_code)]
+
+pub mod state;
+pub mod vm;
