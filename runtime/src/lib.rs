@@ -9,5 +9,8 @@
 //! and gas, and the tests here can check that deterministically and fast.
 #![deny(unsafe_code)]
 
+mod accounts;
+pub mod exec;
+pub mod gas;
 pub mod state;
 pub mod vm;

@@ -145,7 +145,7 @@ pub trait StateRead: Send + Sync {
 }
 
 /// Checks that the version of a proposed commit follows the store's latest.
-pub(crate) fn check_next_version(
+pub fn check_next_version(
     latest: Option<Version>,
     found: Version,
 ) -> Result<(), StoreError> {

@@ -1,0 +1,9 @@
+//! Integration tests of the runtime: execution rules, the hostile-contract corpus, deploy-time
+//! validation and determinism.
+#![allow(clippy::arithmetic_side_effects, missing_docs)]
+
+mod common;
+mod determinism;
+mod execution;
+mod hostile;
+mod validation;
