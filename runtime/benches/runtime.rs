@@ -1,1 +1,132 @@
-fn main() {}
+//! Runtime throughput: token-like transfers through the VM, with and without signature recovery.
+//!
+//! `cargo bench -p altan-runtime --bench runtime`
+#![allow(missing_docs, clippy::arithmetic_side_effects, clippy::print_stdout, dead_code)]
+
+#[path = "../tests/it/common.rs"]
+mod common;
+
+use std::sync::Arc;
+
+use altan_primitives::{Action, Address, ExecutionStatus, SignedTransaction, Transaction};
+use altan_runtime::exec::BlockContext;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+
+use common::*;
+
+const BLOCK: usize = 1_000;
+
+fn transfers(c: &mut Criterion) {
+    let mut chain = Chain::new();
+    let alice = key(0);
+    let token = chain
+        .deploy_with(&alice, token(), u64::MAX.to_le_bytes().to_vec())
+        .contract_address
+        .expect("token deployed");
+    let start_nonce = chain.nonce(&alice);
+    let txs: Vec<SignedTransaction> = (0..BLOCK as u64)
+        .map(|i| {
+            let to = Address([(i % 251) as u8; 20]);
+            Transaction {
+                chain_id: CHAIN_ID,
+                nonce: start_nonce + i,
+                gas_limit: 100_000,
+                gas_price: GAS_PRICE,
+                action: Action::Call { contract: token, input: transfer_input(&to, 1), value: 0 },
+            }
+            .sign(&alice)
+        })
+        .collect();
+    let parent = Arc::new(chain.state.snapshot(chain.height).expect("snapshot"));
+    let context = BlockContext {
+        chain_id: CHAIN_ID,
+        height: chain.height + 1,
+        timestamp_ms: 0,
+        proposer: Address([0xee; 20]),
+        gas_limit: u64::MAX,
+    };
+    let sender = alice.address();
+
+    // Check once that the benchmark measures successful transfers.
+    let mut executor = chain.runtime.begin_block(parent.clone(), context.clone());
+    for tx in &txs {
+        let receipt = executor.apply_recovered(tx, sender).expect("valid");
+        assert_eq!(receipt.status, ExecutionStatus::Success);
+        assert_eq!(receipt.events.len(), 1);
+    }
+    println!("gas of one token transfer: {}", executor.receipts()[0].gas_used);
+
+    let mut group = c.benchmark_group("token_transfer");
+    group.throughput(Throughput::Elements(BLOCK as u64));
+    group.sample_size(20);
+    group.bench_function("without_signature", |b| {
+        b.iter_batched(
+            || chain.runtime.begin_block(parent.clone(), context.clone()),
+            |mut executor| {
+                for tx in &txs {
+                    executor.apply_recovered(tx, sender).expect("valid");
+                }
+                executor.finish()
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("with_signature", |b| {
+        b.iter_batched(
+            || chain.runtime.begin_block(parent.clone(), context.clone()),
+            |mut executor| {
+                for tx in &txs {
+                    executor.apply(tx).expect("valid");
+                }
+                executor.finish()
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn native_transfers(c: &mut Criterion) {
+    let chain = Chain::new();
+    let alice = key(0);
+    let txs: Vec<SignedTransaction> = (0..BLOCK as u64)
+        .map(|i| {
+            Transaction {
+                chain_id: CHAIN_ID,
+                nonce: i,
+                gas_limit: 100_000,
+                gas_price: GAS_PRICE,
+                action: Action::Transfer { to: Address([(i % 251) as u8; 20]), value: 1 },
+            }
+            .sign(&alice)
+        })
+        .collect();
+    let parent = Arc::new(chain.state.snapshot(chain.height).expect("snapshot"));
+    let context = BlockContext {
+        chain_id: CHAIN_ID,
+        height: 1,
+        timestamp_ms: 0,
+        proposer: Address([0xee; 20]),
+        gas_limit: u64::MAX,
+    };
+    let sender = alice.address();
+    let mut group = c.benchmark_group("native_transfer");
+    group.throughput(Throughput::Elements(BLOCK as u64));
+    group.sample_size(20);
+    group.bench_function("without_signature", |b| {
+        b.iter_batched(
+            || chain.runtime.begin_block(parent.clone(), context.clone()),
+            |mut executor| {
+                for tx in &txs {
+                    executor.apply_recovered(tx, sender).expect("valid");
+                }
+                executor.finish()
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, transfers, native_transfers);
+criterion_main!(benches);

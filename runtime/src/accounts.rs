@@ -40,7 +40,11 @@ pub(crate) fn transfer(
 
 /// Adds `value` to `to`. Balances cannot overflow while the total supply fits a u128, which
 /// genesis checks, so an overflow means the state is corrupt.
-pub(crate) fn credit(overlay: &mut Overlay, to: &Address, value: Balance) -> Result<(), StoreError> {
+pub(crate) fn credit(
+    overlay: &mut Overlay,
+    to: &Address,
+    value: Balance,
+) -> Result<(), StoreError> {
     let mut account = load(overlay, to)?;
     account.balance = account
         .balance

@@ -215,10 +215,15 @@ impl Runtime {
     }
 
     /// Starts executing a block on top of `parent`.
-    pub fn begin_block(&self, parent: Arc<dyn StateRead>, context: BlockContext) -> BlockExecutor<'_> {
+    pub fn begin_block(
+        &self,
+        parent: Arc<dyn StateRead>,
+        context: BlockContext,
+    ) -> BlockExecutor<'_> {
         BlockExecutor {
             runtime: self,
-            overlay: Some(Overlay::new(parent)),
+            overlay: Overlay::new(Arc::clone(&parent)),
+            parent,
             context,
             receipts: Vec::new(),
             transaction_ids: Vec::new(),
@@ -290,7 +295,9 @@ fn status_of(status: CallStatus) -> ExecutionStatus {
 pub fn intrinsic_gas(transaction: &SignedTransaction, encoded_size: usize) -> Gas {
     let base = gas::cost(gas::TX_BASE, gas::TX_BYTE, encoded_size);
     match &transaction.transaction.action {
-        Action::Deploy { code, .. } => base.saturating_add(gas::cost(0, gas::DEPLOY_BYTE, code.len())),
+        Action::Deploy { code, .. } => {
+            base.saturating_add(gas::cost(0, gas::DEPLOY_BYTE, code.len()))
+        }
         _ => base,
     }
 }
@@ -298,8 +305,8 @@ pub fn intrinsic_gas(transaction: &SignedTransaction, encoded_size: usize) -> Ga
 /// Executes one block's transactions in order.
 pub struct BlockExecutor<'r> {
     runtime: &'r Runtime,
-    /// `None` only while a contract executes (the store owns it then).
-    overlay: Option<Overlay>,
+    parent: Arc<dyn StateRead>,
+    overlay: Overlay,
     context: BlockContext,
     receipts: Vec<Receipt>,
     transaction_ids: Vec<Hash>,
@@ -328,10 +335,6 @@ impl BlockExecutor<'_> {
         self.apply_recovered(transaction, sender)
     }
 
-    fn overlay(&mut self) -> &mut Overlay {
-        self.overlay.get_or_insert_with(|| unreachable_overlay())
-    }
-
     /// Applies `transaction` whose signature was already checked to recover to `sender` (the
     /// mempool does this once at admission).
     pub fn apply_recovered(
@@ -345,29 +348,45 @@ impl BlockExecutor<'_> {
             return Err(InvalidTransaction::TooLarge { size, max: gas::MAX_TX_SIZE }.into());
         }
         if tx.chain_id != self.runtime.chain_id {
-            return Err(InvalidTransaction::WrongChainId { expected: self.runtime.chain_id, found: tx.chain_id }.into());
+            return Err(InvalidTransaction::WrongChainId {
+                expected: self.runtime.chain_id,
+                found: tx.chain_id,
+            }
+            .into());
         }
         if matches!(tx.action, Action::Staking(_)) {
             return Err(InvalidTransaction::Unsupported("staking").into());
         }
         let intrinsic = intrinsic_gas(transaction, size);
         if tx.gas_limit < intrinsic {
-            return Err(InvalidTransaction::GasLimitTooLow { limit: tx.gas_limit, intrinsic }.into());
+            return Err(
+                InvalidTransaction::GasLimitTooLow { limit: tx.gas_limit, intrinsic }.into()
+            );
         }
         let left = self.context.gas_limit.saturating_sub(self.gas_used);
         if tx.gas_limit > left {
             return Err(InvalidTransaction::BlockGasExceeded { limit: tx.gas_limit, left }.into());
         }
-        let max_fee = Balance::from(tx.gas_limit).checked_mul(tx.gas_price).ok_or(InvalidTransaction::Overflow)?;
+        let max_fee = Balance::from(tx.gas_limit)
+            .checked_mul(tx.gas_price)
+            .ok_or(InvalidTransaction::Overflow)?;
         let needed = max_fee.checked_add(tx.value()).ok_or(InvalidTransaction::Overflow)?;
 
-        let overlay = self.overlay();
+        let overlay = &mut self.overlay;
         let mut account = accounts::load(overlay, &sender)?;
         if account.nonce != tx.nonce {
-            return Err(InvalidTransaction::WrongNonce { expected: account.nonce, found: tx.nonce }.into());
+            return Err(InvalidTransaction::WrongNonce {
+                expected: account.nonce,
+                found: tx.nonce,
+            }
+            .into());
         }
         if account.balance < needed {
-            return Err(InvalidTransaction::InsufficientFunds { needed, available: account.balance }.into());
+            return Err(InvalidTransaction::InsufficientFunds {
+                needed,
+                available: account.balance,
+            }
+            .into());
         }
 
         // From here on the transaction is included: charge the maximum fee and take the nonce.
@@ -381,24 +400,36 @@ impl BlockExecutor<'_> {
             Action::Transfer { to, value } => {
                 // The balance check above covers the value, so this cannot fail.
                 accounts::transfer(overlay, &sender, to, *value)?;
-                (CallOutcome { status: CallStatus::Success, output: Vec::new() }, 0, Vec::new(), None)
+                (
+                    CallOutcome { status: CallStatus::Success, output: Vec::new() },
+                    0,
+                    Vec::new(),
+                    None,
+                )
             }
             Action::Call { contract, input, value } => {
                 let (contract, input, value) = (*contract, input.clone(), *value);
-                self.run_contract(budget, |store| host::call_contract(store, sender, contract, value, input, budget).map(|o| (o, None)))?
+                self.run_contract(budget, |store| {
+                    host::call_contract(store, sender, contract, value, input, budget)
+                        .map(|o| (o, None))
+                })?
             }
             Action::Deploy { code, input, value, salt } => {
                 let (input, value, salt) = (input.clone(), *value, *salt);
                 self.run_contract(budget, |store| {
-                    host::deploy_contract(store, sender, code, input, value, salt, budget).map(|(o, a)| (o, Some(a)))
+                    host::deploy_contract(store, sender, code, input, value, salt, budget)
+                        .map(|(o, a)| (o, Some(a)))
                 })?
             }
-            Action::Staking(_) => unreachable_staking(),
+            // Refused above; kept total so that no panic hides in the state transition.
+            Action::Staking(_) => {
+                (CallOutcome::failure(FailureReason::Unsupported), 0, Vec::new(), None)
+            }
         };
 
         let success = outcome.status == CallStatus::Success;
         let proposer = self.context.proposer;
-        let overlay = self.overlay();
+        let overlay = &mut self.overlay;
         if !success {
             overlay.revert_to(checkpoint);
         }
@@ -412,6 +443,7 @@ impl BlockExecutor<'_> {
         self.gas_used = self.gas_used.saturating_add(gas_used);
         let transaction_id = transaction.id();
         self.transaction_ids.push(transaction_id);
+        let index = self.receipts.len();
         self.receipts.push(Receipt {
             transaction_id,
             status: status_of(outcome.status),
@@ -420,7 +452,7 @@ impl BlockExecutor<'_> {
             events: if success { events } else { Vec::new() },
             contract_address: if success { contract_address } else { None },
         });
-        Ok(self.receipts.last().unwrap_or_else(|| unreachable_receipt()))
+        Ok(&self.receipts[index])
     }
 
     /// Runs contract code in a fresh store that owns the overlay for the duration.
@@ -428,16 +460,19 @@ impl BlockExecutor<'_> {
     fn run_contract(
         &mut self,
         budget: Gas,
-        run: impl FnOnce(&mut wasmtime::Store<HostState>) -> Result<(CallOutcome, Option<Address>), ExecutionError>,
+        run: impl FnOnce(
+            &mut wasmtime::Store<HostState>,
+        ) -> Result<(CallOutcome, Option<Address>), ExecutionError>,
     ) -> Result<(CallOutcome, Gas, Vec<Event>, Option<Address>), ExecutionError> {
-        let overlay = self.overlay.take().unwrap_or_else(|| unreachable_overlay());
+        // The store owns the overlay while contracts run; an empty one holds its place.
+        let overlay = std::mem::replace(&mut self.overlay, Overlay::new(Arc::clone(&self.parent)));
         let vm = Arc::clone(&self.runtime.vm);
         let state = HostState::new(overlay, self.context.clone(), Arc::clone(&vm));
         let mut store = host::new_store(&vm, state, budget)?;
         let result = run(&mut store);
         let left = store.get_fuel().unwrap_or(0);
         let state = store.into_data();
-        self.overlay = Some(state.overlay);
+        self.overlay = state.overlay;
         let (outcome, address) = result?;
         Ok((outcome, budget.saturating_sub(left), state.events, address))
     }
@@ -445,9 +480,8 @@ impl BlockExecutor<'_> {
     /// Ends the block: writes the block record and returns the changes, receipts and roots.
     pub fn finish(mut self) -> BlockOutcome {
         let record = (self.context.height, self.context.timestamp_ms).encode();
-        let overlay = self.overlay();
-        overlay.set(block_record_key(), Some(record));
-        let changes = self.overlay.take().map(Overlay::into_changes).unwrap_or_default();
+        self.overlay.set(block_record_key(), Some(record));
+        let changes = self.overlay.into_changes();
         BlockOutcome {
             changes,
             transactions_root: merkle::root(&self.transaction_ids),
@@ -457,24 +491,3 @@ impl BlockExecutor<'_> {
         }
     }
 }
-
-// The following are unreachable by construction; they exist so that no `unwrap` or `panic!`
-// hides in the state transition. Each documents the invariant that makes it unreachable.
-
-/// `overlay` is `None` only inside `run_contract`, which always puts it back before returning.
-fn unreachable_overlay() -> Overlay {
-    unreachable!("the overlay is restored after every contract run")
-}
-
-/// Staking actions are refused before execution starts.
-fn unreachable_staking() -> ! {
-    unreachable!("staking actions are rejected as unsupported before execution")
-}
-
-/// A receipt was pushed just before.
-fn unreachable_receipt() -> &'static Receipt {
-    unreachable!("a receipt was just pushed")
-}
-
-#[allow(dead_code)]
-fn _assert_failure_reason_is_used(_: FailureReason) {}

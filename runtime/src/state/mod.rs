@@ -97,7 +97,12 @@ pub enum StoreError {
 
 impl From<anyhow::Error> for StoreError {
     fn from(error: anyhow::Error) -> Self {
-        StoreError::Backend(format!("{error:#}"))
+        // A store's own error comes back through jmt's `anyhow` results: keep its kind, so
+        // that corrupt bytes on disk are reported as `Corrupt`, not as a backend failure.
+        match error.downcast::<StoreError>() {
+            Ok(error) => error,
+            Err(error) => StoreError::Backend(format!("{error:#}")),
+        }
     }
 }
 
@@ -145,10 +150,7 @@ pub trait StateRead: Send + Sync {
 }
 
 /// Checks that the version of a proposed commit follows the store's latest.
-pub fn check_next_version(
-    latest: Option<Version>,
-    found: Version,
-) -> Result<(), StoreError> {
+pub fn check_next_version(latest: Option<Version>, found: Version) -> Result<(), StoreError> {
     let expected = latest.map_or(Some(0), |v| v.checked_add(1));
     if expected == Some(found) {
         Ok(())

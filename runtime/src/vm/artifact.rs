@@ -44,7 +44,8 @@ impl MemoryArtifactStore {
 
 impl ArtifactStore for MemoryArtifactStore {
     fn load(&self, key: &Hash) -> Result<Option<Vec<u8>>, StoreError> {
-        let artifacts = self.artifacts.lock().map_err(|_| StoreError::Backend("poisoned".into()))?;
+        let artifacts =
+            self.artifacts.lock().map_err(|_| StoreError::Backend("poisoned".into()))?;
         Ok(artifacts.get(key).cloned())
     }
 

@@ -96,7 +96,7 @@ pub(crate) struct CallOutcome {
 }
 
 impl CallOutcome {
-    fn failure(reason: FailureReason) -> CallOutcome {
+    pub(crate) fn failure(reason: FailureReason) -> CallOutcome {
         CallOutcome { status: CallStatus::Failure(reason), output: Vec::new() }
     }
 }
@@ -293,22 +293,35 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         frame_mut(&mut cx)?.input = input;
         result
     })?;
-    linker.func_wrap(m, "output", |mut cx: Cx<'_>, ptr: i32, len: i32| -> wasmtime::Result<()> {
-        charge(&mut cx, gas::HOST_CALL)?;
-        let data = read(&mut cx, ptr, len, gas::MAX_OUTPUT)?;
-        frame_mut(&mut cx)?.output = data;
-        Ok(())
-    })?;
-    linker.func_wrap(m, "revert", |mut cx: Cx<'_>, ptr: i32, len: i32| -> wasmtime::Result<()> {
-        charge(&mut cx, gas::HOST_CALL)?;
-        let data = read(&mut cx, ptr, len, gas::MAX_OUTPUT)?;
-        frame_mut(&mut cx)?.output = data;
-        Err(wasmtime::Error::new(HostExit::Revert))
-    })?;
+    linker.func_wrap(
+        m,
+        "output",
+        |mut cx: Cx<'_>, ptr: i32, len: i32| -> wasmtime::Result<()> {
+            charge(&mut cx, gas::HOST_CALL)?;
+            let data = read(&mut cx, ptr, len, gas::MAX_OUTPUT)?;
+            frame_mut(&mut cx)?.output = data;
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "revert",
+        |mut cx: Cx<'_>, ptr: i32, len: i32| -> wasmtime::Result<()> {
+            charge(&mut cx, gas::HOST_CALL)?;
+            let data = read(&mut cx, ptr, len, gas::MAX_OUTPUT)?;
+            frame_mut(&mut cx)?.output = data;
+            Err(wasmtime::Error::new(HostExit::Revert))
+        },
+    )?;
     linker.func_wrap(
         m,
         "storage_read",
-        |mut cx: Cx<'_>, key_ptr: i32, key_len: i32, out_ptr: i32, out_cap: i32| -> wasmtime::Result<i32> {
+        |mut cx: Cx<'_>,
+         key_ptr: i32,
+         key_len: i32,
+         out_ptr: i32,
+         out_cap: i32|
+         -> wasmtime::Result<i32> {
             charge(&mut cx, gas::HOST_CALL)?;
             let key = read(&mut cx, key_ptr, key_len, gas::MAX_STORAGE_KEY)?;
             let slot = StateKey::storage(&frame(&cx)?.contract, &key);
@@ -327,7 +340,12 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         m,
         "storage_write",
-        |mut cx: Cx<'_>, key_ptr: i32, key_len: i32, value_ptr: i32, value_len: i32| -> wasmtime::Result<()> {
+        |mut cx: Cx<'_>,
+         key_ptr: i32,
+         key_len: i32,
+         value_ptr: i32,
+         value_len: i32|
+         -> wasmtime::Result<()> {
             charge(&mut cx, gas::HOST_CALL)?;
             let key = read(&mut cx, key_ptr, key_len, gas::MAX_STORAGE_KEY)?;
             let value = read(&mut cx, value_ptr, value_len, gas::MAX_STORAGE_VALUE)?;
@@ -364,13 +382,17 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         let value = frame(&cx)?.value;
         write(&mut cx, ptr, &value.to_le_bytes())
     })?;
-    linker.func_wrap(m, "balance", |mut cx: Cx<'_>, addr_ptr: i32, out_ptr: i32| -> wasmtime::Result<()> {
-        charge(&mut cx, gas::HOST_CALL.saturating_add(gas::BALANCE))?;
-        let address = Address(read_array(&mut cx, addr_ptr)?);
-        let account = accounts::load(&mut cx.data_mut().overlay, &address);
-        let balance = store_result(&mut cx, account)?.balance;
-        write(&mut cx, out_ptr, &balance.to_le_bytes())
-    })?;
+    linker.func_wrap(
+        m,
+        "balance",
+        |mut cx: Cx<'_>, addr_ptr: i32, out_ptr: i32| -> wasmtime::Result<()> {
+            charge(&mut cx, gas::HOST_CALL.saturating_add(gas::BALANCE))?;
+            let address = Address(read_array(&mut cx, addr_ptr)?);
+            let account = accounts::load(&mut cx.data_mut().overlay, &address);
+            let balance = store_result(&mut cx, account)?.balance;
+            write(&mut cx, out_ptr, &balance.to_le_bytes())
+        },
+    )?;
     linker.func_wrap(m, "block_height", |mut cx: Cx<'_>| -> wasmtime::Result<i64> {
         charge(&mut cx, gas::HOST_CALL)?;
         Ok(cx.data().block.height as i64)
@@ -386,7 +408,12 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         m,
         "emit_event",
-        |mut cx: Cx<'_>, topics_ptr: i32, topic_count: i32, data_ptr: i32, data_len: i32| -> wasmtime::Result<()> {
+        |mut cx: Cx<'_>,
+         topics_ptr: i32,
+         topic_count: i32,
+         data_ptr: i32,
+         data_len: i32|
+         -> wasmtime::Result<()> {
             let count = topic_count as u32 as usize;
             if count > gas::MAX_TOPICS || cx.data().events.len() >= gas::MAX_EVENTS {
                 return Err(invalid());
@@ -395,11 +422,10 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let price = gas::cost(gas::EVENT, gas::EVENT_BYTE, data_bytes)
                 .saturating_add(gas::EVENT_TOPIC.saturating_mul(count as Gas));
             charge(&mut cx, gas::HOST_CALL.saturating_add(price))?;
-            let raw = read(&mut cx, topics_ptr, topic_count.saturating_mul(32), gas::MAX_TOPICS * 32)?;
-            let topics = raw
-                .chunks_exact(32)
-                .map(|c| Hash(c.try_into().unwrap_or([0; 32])))
-                .collect();
+            let raw =
+                read(&mut cx, topics_ptr, topic_count.saturating_mul(32), gas::MAX_TOPICS * 32)?;
+            let topics =
+                raw.chunks_exact(32).map(|c| Hash(c.try_into().unwrap_or([0; 32]))).collect();
             let data = read(&mut cx, data_ptr, data_len, gas::MAX_EVENT_DATA)?;
             let contract = frame(&cx)?.contract;
             cx.data_mut().events.push(Event { contract, topics, data });
@@ -409,8 +435,13 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         m,
         "call",
-        |mut cx: Cx<'_>, addr_ptr: i32, value_ptr: i32, input_ptr: i32, input_len: i32, gas_limit: i64|
-              -> wasmtime::Result<i32> {
+        |mut cx: Cx<'_>,
+         addr_ptr: i32,
+         value_ptr: i32,
+         input_ptr: i32,
+         input_len: i32,
+         gas_limit: i64|
+         -> wasmtime::Result<i32> {
             charge(&mut cx, gas::HOST_CALL.saturating_add(gas::CALL))?;
             let target = Address(read_array(&mut cx, addr_ptr)?);
             let value = read_balance(&mut cx, value_ptr)?;
@@ -430,31 +461,61 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         charge(&mut cx, gas::HOST_CALL)?;
         Ok(len_i32(frame(&cx)?.return_data.len()))
     })?;
-    linker.func_wrap(m, "return_data_read", |mut cx: Cx<'_>, ptr: i32| -> wasmtime::Result<()> {
-        charge(&mut cx, gas::HOST_CALL)?;
-        let data = std::mem::take(&mut frame_mut(&mut cx)?.return_data);
-        let result = write(&mut cx, ptr, &data);
-        frame_mut(&mut cx)?.return_data = data;
-        result
-    })?;
-    linker.func_wrap(m, "transfer", |mut cx: Cx<'_>, addr_ptr: i32, value_ptr: i32| -> wasmtime::Result<i32> {
-        charge(&mut cx, gas::HOST_CALL.saturating_add(gas::TRANSFER))?;
-        let to = Address(read_array(&mut cx, addr_ptr)?);
-        let value = read_balance(&mut cx, value_ptr)?;
-        let from = frame(&cx)?.contract;
-        let moved = accounts::transfer(&mut cx.data_mut().overlay, &from, &to, value);
-        Ok(if store_result(&mut cx, moved)? { 0 } else { 1 })
-    })?;
-    linker.func_wrap(m, "blake3", |mut cx: Cx<'_>, ptr: i32, len: i32, out: i32| -> wasmtime::Result<()> {
-        charge(&mut cx, gas::HOST_CALL.saturating_add(gas::cost(gas::HASH, gas::HASH_BYTE, len as u32 as usize)))?;
-        let data = read(&mut cx, ptr, len, gas::MAX_INPUT)?;
-        write(&mut cx, out, blake3(&data).as_bytes())
-    })?;
-    linker.func_wrap(m, "keccak256", |mut cx: Cx<'_>, ptr: i32, len: i32, out: i32| -> wasmtime::Result<()> {
-        charge(&mut cx, gas::HOST_CALL.saturating_add(gas::cost(gas::HASH, gas::HASH_BYTE, len as u32 as usize)))?;
-        let data = read(&mut cx, ptr, len, gas::MAX_INPUT)?;
-        write(&mut cx, out, &keccak256(&data))
-    })?;
+    linker.func_wrap(
+        m,
+        "return_data_read",
+        |mut cx: Cx<'_>, ptr: i32| -> wasmtime::Result<()> {
+            charge(&mut cx, gas::HOST_CALL)?;
+            let data = std::mem::take(&mut frame_mut(&mut cx)?.return_data);
+            let result = write(&mut cx, ptr, &data);
+            frame_mut(&mut cx)?.return_data = data;
+            result
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "transfer",
+        |mut cx: Cx<'_>, addr_ptr: i32, value_ptr: i32| -> wasmtime::Result<i32> {
+            charge(&mut cx, gas::HOST_CALL.saturating_add(gas::TRANSFER))?;
+            let to = Address(read_array(&mut cx, addr_ptr)?);
+            let value = read_balance(&mut cx, value_ptr)?;
+            let from = frame(&cx)?.contract;
+            let moved = accounts::transfer(&mut cx.data_mut().overlay, &from, &to, value);
+            Ok(if store_result(&mut cx, moved)? { 0 } else { 1 })
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "blake3",
+        |mut cx: Cx<'_>, ptr: i32, len: i32, out: i32| -> wasmtime::Result<()> {
+            charge(
+                &mut cx,
+                gas::HOST_CALL.saturating_add(gas::cost(
+                    gas::HASH,
+                    gas::HASH_BYTE,
+                    len as u32 as usize,
+                )),
+            )?;
+            let data = read(&mut cx, ptr, len, gas::MAX_INPUT)?;
+            write(&mut cx, out, blake3(&data).as_bytes())
+        },
+    )?;
+    linker.func_wrap(
+        m,
+        "keccak256",
+        |mut cx: Cx<'_>, ptr: i32, len: i32, out: i32| -> wasmtime::Result<()> {
+            charge(
+                &mut cx,
+                gas::HOST_CALL.saturating_add(gas::cost(
+                    gas::HASH,
+                    gas::HASH_BYTE,
+                    len as u32 as usize,
+                )),
+            )?;
+            let data = read(&mut cx, ptr, len, gas::MAX_INPUT)?;
+            write(&mut cx, out, &keccak256(&data))
+        },
+    )?;
     linker.func_wrap(
         m,
         "recover",
@@ -491,7 +552,9 @@ pub fn contract_address(deployer: &Address, code_hash: &Hash, salt: &Hash) -> Ad
 fn with_frame(
     cx: &mut impl AsContextMut<Data = HostState>,
     budget: Gas,
-    body: impl FnOnce(&mut wasmtime::StoreContextMut<'_, HostState>) -> Result<CallOutcome, ExecutionError>,
+    body: impl FnOnce(
+        &mut wasmtime::StoreContextMut<'_, HostState>,
+    ) -> Result<CallOutcome, ExecutionError>,
 ) -> Result<CallOutcome, ExecutionError> {
     let mut cx = cx.as_context_mut();
     let resources = |e: wasmtime::Error| ExecutionError::Resources(e.to_string());
@@ -514,7 +577,10 @@ fn with_frame(
 }
 
 /// The contract with `code_hash`, compiling its code from the state if no cache has it.
-fn load_contract(state: &mut HostState, code_hash: &Hash) -> Result<Result<Arc<Contract>, FailureReason>, ExecutionError> {
+fn load_contract(
+    state: &mut HostState,
+    code_hash: &Hash,
+) -> Result<Result<Arc<Contract>, FailureReason>, ExecutionError> {
     let vm = Arc::clone(&state.vm);
     if let Some(contract) = vm.cached(code_hash) {
         return Ok(Ok(contract));
@@ -522,7 +588,10 @@ fn load_contract(state: &mut HostState, code_hash: &Hash) -> Result<Result<Arc<C
     let Some(code) = state.overlay.get(&StateKey::code(code_hash))? else {
         return Ok(Err(FailureReason::NoCode));
     };
-    Ok(vm.cache.compile(&vm.engine, &vm.linker, code_hash, &code).map_err(|_| FailureReason::InvalidCode))
+    Ok(vm
+        .cache
+        .compile(&vm.engine, &vm.linker, code_hash, &code)
+        .map_err(|_| FailureReason::InvalidCode))
 }
 
 /// Calls `target`'s `call` entry point from `caller`, moving `value` to it first.
@@ -553,7 +622,15 @@ pub(crate) fn call_contract(
         if !accounts::transfer(&mut state.overlay, &caller, &target, value)? {
             return Ok(CallOutcome::failure(FailureReason::InsufficientBalance));
         }
-        let frame = Frame { contract: target, caller, value, input, output: Vec::new(), return_data: Vec::new(), memory: None };
+        let frame = Frame {
+            contract: target,
+            caller,
+            value,
+            input,
+            output: Vec::new(),
+            return_data: Vec::new(),
+            memory: None,
+        };
         invoke(cx, &contract, "call", frame)
     })
 }
@@ -578,7 +655,10 @@ pub(crate) fn deploy_contract(
         }
         let vm = Arc::clone(&state.vm);
         let cached = vm.cached(&code_hash);
-        let contract = match cached.map(Ok).unwrap_or_else(|| vm.cache.compile(&vm.engine, &vm.linker, &code_hash, code)) {
+        let contract = match cached
+            .map(Ok)
+            .unwrap_or_else(|| vm.cache.compile(&vm.engine, &vm.linker, &code_hash, code))
+        {
             Ok(contract) => contract,
             Err(_) => return Ok(CallOutcome::failure(FailureReason::InvalidCode)),
         };
@@ -594,7 +674,15 @@ pub(crate) fn deploy_contract(
         if !contract.info.has_constructor {
             return Ok(CallOutcome { status: CallStatus::Success, output: Vec::new() });
         }
-        let frame = Frame { contract: address, caller: deployer, value, input, output: Vec::new(), return_data: Vec::new(), memory: None };
+        let frame = Frame {
+            contract: address,
+            caller: deployer,
+            value,
+            input,
+            output: Vec::new(),
+            return_data: Vec::new(),
+            memory: None,
+        };
         invoke(cx, &contract, "deploy", frame)
     })?;
     Ok((outcome, address))
@@ -658,4 +746,55 @@ fn classify(error: wasmtime::Error, state: &mut HostState) -> Result<CallStatus,
     // Anything else (the instance pool exhausted, memory that could not be mapped) depends on
     // this machine, not on the transaction: it must not become a receipt.
     Err(ExecutionError::Resources(format!("{error:#}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StateRead;
+    use crate::vm::VmConfig;
+
+    struct Empty;
+    impl StateRead for Empty {
+        fn get(&self, _: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(None)
+        }
+    }
+
+    #[test]
+    fn the_linker_defines_exactly_the_documented_host_functions() {
+        let vm = Arc::new(Vm::new(VmConfig::default()).unwrap());
+        let context = BlockContext {
+            chain_id: 1,
+            height: 1,
+            timestamp_ms: 0,
+            proposer: Address::ZERO,
+            gas_limit: 1,
+        };
+        let state = HostState::new(Overlay::new(Arc::new(Empty)), context, Arc::clone(&vm));
+        let mut store = new_store(&vm, state, 0).unwrap();
+        let mut defined: Vec<String> = vm
+            .linker
+            .iter(&mut store)
+            .map(|(module, name, _)| {
+                assert_eq!(module, HOST_MODULE);
+                name.to_string()
+            })
+            .collect();
+        defined.sort();
+        let mut documented: Vec<String> = HOST_FUNCTIONS.iter().map(|s| s.to_string()).collect();
+        documented.sort();
+        assert_eq!(defined, documented);
+    }
+
+    #[test]
+    fn contract_addresses_depend_on_deployer_code_and_salt() {
+        let (a, b) = (Address([1; 20]), Address([2; 20]));
+        let (code, other) = (blake3(b"code"), blake3(b"other"));
+        let base = contract_address(&a, &code, &Hash::ZERO);
+        assert_ne!(base, contract_address(&b, &code, &Hash::ZERO));
+        assert_ne!(base, contract_address(&a, &other, &Hash::ZERO));
+        assert_ne!(base, contract_address(&a, &code, &Hash([1; 32])));
+        assert_eq!(base, contract_address(&a, &code, &Hash::ZERO));
+    }
 }

@@ -32,7 +32,10 @@ pub struct VmConfig {
 
 impl Default for VmConfig {
     fn default() -> Self {
-        VmConfig { cache_capacity: NonZeroUsize::new(1_024).unwrap_or(NonZeroUsize::MIN), artifacts: None }
+        VmConfig {
+            cache_capacity: NonZeroUsize::new(1_024).unwrap_or(NonZeroUsize::MIN),
+            artifacts: None,
+        }
     }
 }
 
@@ -56,8 +59,13 @@ impl Vm {
     }
 
     /// The compiled contract for `code_hash` from memory or the artifact store, if either has it.
-    pub(crate) fn cached(&self, code_hash: &altan_primitives::Hash) -> Option<Arc<cache::Contract>> {
-        self.cache.get(code_hash).or_else(|| self.cache.load_artifact(&self.engine, &self.linker, code_hash))
+    pub(crate) fn cached(
+        &self,
+        code_hash: &altan_primitives::Hash,
+    ) -> Option<Arc<cache::Contract>> {
+        self.cache
+            .get(code_hash)
+            .or_else(|| self.cache.load_artifact(&self.engine, &self.linker, code_hash))
     }
 
     /// How compiled modules were found so far.

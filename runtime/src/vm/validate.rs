@@ -87,7 +87,11 @@ pub fn features() -> WasmFeatures {
         | WasmFeatures::EXTENDED_CONST
 }
 
-fn limit(what: &'static str, found: impl TryInto<u64>, max: impl TryInto<u64>) -> Result<(), CodeError> {
+fn limit(
+    what: &'static str,
+    found: impl TryInto<u64>,
+    max: impl TryInto<u64>,
+) -> Result<(), CodeError> {
     let found = found.try_into().unwrap_or(u64::MAX);
     let max = max.try_into().unwrap_or(u64::MAX);
     if found > max { Err(CodeError::Limit { what, found, max }) } else { Ok(()) }
@@ -159,7 +163,10 @@ pub fn validate(code: &[u8]) -> Result<CodeInfo, CodeError> {
                     memories = memories.saturating_add(1);
                     let max_pages = (gas::MAX_MEMORY_BYTES / 65_536) as u64;
                     if memory.initial > max_pages {
-                        return Err(CodeError::MemoryTooLarge { pages: memory.initial, max: max_pages });
+                        return Err(CodeError::MemoryTooLarge {
+                            pages: memory.initial,
+                            max: max_pages,
+                        });
                     }
                 }
             }
@@ -178,7 +185,9 @@ pub fn validate(code: &[u8]) -> Result<CodeInfo, CodeError> {
                 }
             }
             Payload::StartSection { .. } => return Err(CodeError::StartFunction),
-            Payload::ElementSection(reader) => limit("element segments", reader.count(), gas::MAX_ITEMS)?,
+            Payload::ElementSection(reader) => {
+                limit("element segments", reader.count(), gas::MAX_ITEMS)?
+            }
             Payload::DataSection(reader) => limit("data segments", reader.count(), gas::MAX_ITEMS)?,
             Payload::CodeSectionEntry(body) => {
                 let mut locals = 0u32;

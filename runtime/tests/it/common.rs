@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use altan_primitives::{
-    Action, Address, Balance, Block, ChainSpec, GenesisAccount, Gas, Hash, Header, Receipt,
+    Action, Address, Balance, Block, ChainSpec, Gas, GenesisAccount, Hash, Header, Receipt,
     SecretKey, SignedTransaction, Transaction,
 };
 use altan_runtime::exec::{BlockError, BlockOutcome, Runtime};
@@ -93,7 +93,10 @@ impl<S: StateStore> Chain<S> {
     }
 
     /// Executes and commits a block; returns its receipts.
-    pub fn execute(&mut self, transactions: Vec<SignedTransaction>) -> Result<Vec<Receipt>, BlockError> {
+    pub fn execute(
+        &mut self,
+        transactions: Vec<SignedTransaction>,
+    ) -> Result<Vec<Receipt>, BlockError> {
         let block = self.block(transactions);
         let parent = Arc::new(self.state.snapshot(self.height).unwrap());
         let outcome = self.runtime.execute_block(parent, &block)?;

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use altan_primitives::{Action, Address, ExecutionStatus, Hash, Receipt, SignedTransaction, Transaction};
+use altan_primitives::{
+    Action, Address, ExecutionStatus, Hash, Receipt, SignedTransaction, Transaction,
+};
 use altan_runtime::state::MemoryStore;
 use altan_runtime::vm::{MemoryArtifactStore, VmConfig};
 use proptest::prelude::*;
@@ -14,25 +16,90 @@ fn mixed_blocks(chain: &Chain<MemoryStore>) -> Vec<Vec<SignedTransaction>> {
     let (alice, bob) = (key(0), key(1));
     let token_code = token();
     let salt = Hash([9; 32]);
-    let token = altan_runtime::vm::contract_address(&alice.address(), &altan_primitives::blake3(&token_code), &salt);
+    let token = altan_runtime::vm::contract_address(
+        &alice.address(),
+        &altan_primitives::blake3(&token_code),
+        &salt,
+    );
     let forwarder_code = forwarder(false);
-    let forwarder = altan_runtime::vm::contract_address(&bob.address(), &altan_primitives::blake3(&forwarder_code), &salt);
+    let forwarder = altan_runtime::vm::contract_address(
+        &bob.address(),
+        &altan_primitives::blake3(&forwarder_code),
+        &salt,
+    );
     let tx = |signer: &altan_primitives::SecretKey, nonce: u64, action: Action, gas: u64| {
-        Transaction { chain_id: CHAIN_ID, nonce, gas_limit: gas, gas_price: GAS_PRICE, action }.sign(signer)
+        Transaction { chain_id: CHAIN_ID, nonce, gas_limit: gas, gas_price: GAS_PRICE, action }
+            .sign(signer)
     };
     let _ = chain;
     vec![
         vec![
-            tx(&alice, 0, Action::Deploy { code: token_code, input: 1_000_000u64.to_le_bytes().to_vec(), value: 0, salt }, 50_000_000),
-            tx(&bob, 0, Action::Deploy { code: forwarder_code, input: vec![], value: 3, salt }, 30_000_000),
+            tx(
+                &alice,
+                0,
+                Action::Deploy {
+                    code: token_code,
+                    input: 1_000_000u64.to_le_bytes().to_vec(),
+                    value: 0,
+                    salt,
+                },
+                50_000_000,
+            ),
+            tx(
+                &bob,
+                0,
+                Action::Deploy { code: forwarder_code, input: vec![], value: 3, salt },
+                30_000_000,
+            ),
             tx(&alice, 1, Action::Transfer { to: bob.address(), value: 123 }, 100_000),
         ],
         vec![
-            tx(&alice, 2, Action::Call { contract: token, input: transfer_input(&bob.address(), 10), value: 0 }, 1_000_000),
-            tx(&bob, 1, Action::Call { contract: token, input: transfer_input(&alice.address(), 1_000), value: 0 }, 1_000_000),
-            tx(&bob, 2, Action::Call { contract: forwarder, input: forward_input(&token, 100_000, &balance_input(&bob.address())), value: 0 }, 1_000_000),
-            tx(&alice, 3, Action::Call { contract: token, input: transfer_input(&bob.address(), 1), value: 0 }, 8_000),
-            tx(&bob, 3, Action::Call { contract: Address([1; 20]), input: vec![], value: 0 }, 100_000),
+            tx(
+                &alice,
+                2,
+                Action::Call {
+                    contract: token,
+                    input: transfer_input(&bob.address(), 10),
+                    value: 0,
+                },
+                1_000_000,
+            ),
+            tx(
+                &bob,
+                1,
+                Action::Call {
+                    contract: token,
+                    input: transfer_input(&alice.address(), 1_000),
+                    value: 0,
+                },
+                1_000_000,
+            ),
+            tx(
+                &bob,
+                2,
+                Action::Call {
+                    contract: forwarder,
+                    input: forward_input(&token, 100_000, &balance_input(&bob.address())),
+                    value: 0,
+                },
+                1_000_000,
+            ),
+            tx(
+                &alice,
+                3,
+                Action::Call {
+                    contract: token,
+                    input: transfer_input(&bob.address(), 1),
+                    value: 0,
+                },
+                8_000,
+            ),
+            tx(
+                &bob,
+                3,
+                Action::Call { contract: Address([1; 20]), input: vec![], value: 0 },
+                100_000,
+            ),
         ],
     ]
 }
@@ -91,13 +158,18 @@ fn a_corrupt_artifact_is_recompiled_not_trusted() {
                 bytes
             }))
         }
-        fn save(&self, key: &Hash, artifact: &[u8]) -> Result<(), altan_runtime::state::StoreError> {
+        fn save(
+            &self,
+            key: &Hash,
+            artifact: &[u8],
+        ) -> Result<(), altan_runtime::state::StoreError> {
             self.0.save(key, artifact)
         }
     }
     let artifacts = Arc::new(Corrupting(MemoryArtifactStore::default()));
     let config = VmConfig { artifacts: Some(artifacts), ..VmConfig::default() };
-    let (roots_a, receipts_a) = run(&mut Chain::with_store(Arc::new(MemoryStore::new()), config.clone()));
+    let (roots_a, receipts_a) =
+        run(&mut Chain::with_store(Arc::new(MemoryStore::new()), config.clone()));
     let mut second = Chain::with_store(Arc::new(MemoryStore::new()), config);
     let (roots_b, receipts_b) = run(&mut second);
     assert_eq!((roots_a, receipts_a), (roots_b, receipts_b));

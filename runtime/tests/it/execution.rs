@@ -33,22 +33,59 @@ fn invalid_transactions_are_refused_and_change_nothing() {
     let alice = key(0);
     let root = chain.root();
     let transfer = Action::Transfer { to: key(1).address(), value: 1 };
-    let base = Transaction { chain_id: CHAIN_ID, nonce: 0, gas_limit: 100_000, gas_price: GAS_PRICE, action: transfer.clone() };
+    let base = Transaction {
+        chain_id: CHAIN_ID,
+        nonce: 0,
+        gas_limit: 100_000,
+        gas_price: GAS_PRICE,
+        action: transfer.clone(),
+    };
 
     let cases: Vec<(Transaction, fn(&InvalidTransaction) -> bool)> = vec![
-        (Transaction { chain_id: CHAIN_ID + 1, ..base.clone() }, |e| matches!(e, InvalidTransaction::WrongChainId { .. })),
-        (Transaction { nonce: 1, ..base.clone() }, |e| matches!(e, InvalidTransaction::WrongNonce { expected: 0, found: 1 })),
-        (Transaction { gas_limit: 10, ..base.clone() }, |e| matches!(e, InvalidTransaction::GasLimitTooLow { .. })),
-        (Transaction { gas_limit: 200_000_000, ..base.clone() }, |e| matches!(e, InvalidTransaction::BlockGasExceeded { .. })),
-        (Transaction { gas_price: u128::MAX, ..base.clone() }, |e| matches!(e, InvalidTransaction::Overflow)),
-        (Transaction { action: Action::Transfer { to: key(1).address(), value: FUNDS }, ..base.clone() }, |e| matches!(e, InvalidTransaction::InsufficientFunds { .. })),
-        (Transaction { action: Action::Staking(StakingAction::Withdraw), ..base.clone() }, |e| matches!(e, InvalidTransaction::Unsupported(_))),
-        (Transaction { action: Action::Call { contract: Address::ZERO, input: vec![0; 200 * 1024], value: 0 }, gas_limit: 90_000_000, ..base.clone() }, |e| matches!(e, InvalidTransaction::TooLarge { .. })),
+        (Transaction { chain_id: CHAIN_ID + 1, ..base.clone() }, |e| {
+            matches!(e, InvalidTransaction::WrongChainId { .. })
+        }),
+        (Transaction { nonce: 1, ..base.clone() }, |e| {
+            matches!(e, InvalidTransaction::WrongNonce { expected: 0, found: 1 })
+        }),
+        (Transaction { gas_limit: 10, ..base.clone() }, |e| {
+            matches!(e, InvalidTransaction::GasLimitTooLow { .. })
+        }),
+        (Transaction { gas_limit: 200_000_000, ..base.clone() }, |e| {
+            matches!(e, InvalidTransaction::BlockGasExceeded { .. })
+        }),
+        (Transaction { gas_price: u128::MAX, ..base.clone() }, |e| {
+            matches!(e, InvalidTransaction::Overflow)
+        }),
+        (
+            Transaction {
+                action: Action::Transfer { to: key(1).address(), value: FUNDS },
+                ..base.clone()
+            },
+            |e| matches!(e, InvalidTransaction::InsufficientFunds { .. }),
+        ),
+        (Transaction { action: Action::Staking(StakingAction::Withdraw), ..base.clone() }, |e| {
+            matches!(e, InvalidTransaction::Unsupported(_))
+        }),
+        (
+            Transaction {
+                action: Action::Call {
+                    contract: Address::ZERO,
+                    input: vec![0; 200 * 1024],
+                    value: 0,
+                },
+                gas_limit: 90_000_000,
+                ..base.clone()
+            },
+            |e| matches!(e, InvalidTransaction::TooLarge { .. }),
+        ),
     ];
     for (tx, expected) in cases {
         let signed = tx.clone().sign(&alice);
         match chain.execute(vec![signed]) {
-            Err(BlockError::InvalidTransaction { index: 0, reason }) => assert!(expected(&reason), "{tx:?}: {reason:?}"),
+            Err(BlockError::InvalidTransaction { index: 0, reason }) => {
+                assert!(expected(&reason), "{tx:?}: {reason:?}")
+            }
             other => panic!("{tx:?} was not refused: {other:?}"),
         }
         assert_eq!(chain.root(), root, "state changed");
@@ -60,10 +97,20 @@ fn invalid_transactions_are_refused_and_change_nothing() {
     assert!(chain.execute(vec![signed]).is_err());
     let mut high_v = chain.tx(&alice, transfer, 100_000);
     high_v.signature.0[64] = 27;
-    let mut executor = chain.runtime.begin_block(Arc::new(chain.state.snapshot(0).unwrap()), altan_runtime::exec::BlockContext {
-        chain_id: CHAIN_ID, height: 1, timestamp_ms: 0, proposer: Address::ZERO, gas_limit: 1_000_000,
-    });
-    assert!(matches!(executor.apply(&high_v), Err(TxError::Invalid(InvalidTransaction::BadSignature(_)))));
+    let mut executor = chain.runtime.begin_block(
+        Arc::new(chain.state.snapshot(0).unwrap()),
+        altan_runtime::exec::BlockContext {
+            chain_id: CHAIN_ID,
+            height: 1,
+            timestamp_ms: 0,
+            proposer: Address::ZERO,
+            gas_limit: 1_000_000,
+        },
+    );
+    assert!(matches!(
+        executor.apply(&high_v),
+        Err(TxError::Invalid(InvalidTransaction::BadSignature(_)))
+    ));
 }
 
 #[test]
@@ -72,12 +119,24 @@ fn deploy_then_call_token() {
     let (alice, bob) = (key(0), key(1));
     let code = token();
     let salt = Hash([1; 32]);
-    let receipt = chain.run(&alice, Action::Deploy { code: code.clone(), input: 1_000u64.to_le_bytes().to_vec(), value: 0, salt }, 50_000_000);
+    let receipt = chain.run(
+        &alice,
+        Action::Deploy {
+            code: code.clone(),
+            input: 1_000u64.to_le_bytes().to_vec(),
+            value: 0,
+            salt,
+        },
+        50_000_000,
+    );
     assert_eq!(receipt.status, ExecutionStatus::Success, "{receipt:?}");
     let token = receipt.contract_address.unwrap();
     assert_eq!(token, contract_address(&alice.address(), &blake3(&code), &salt));
     assert_eq!(chain.account(&token).code_hash, Some(blake3(&code)));
-    assert_eq!(chain.state.get(&StateKey::code(&blake3(&code)), chain.height).unwrap(), Some(code.clone()));
+    assert_eq!(
+        chain.state.get(&StateKey::code(&blake3(&code)), chain.height).unwrap(),
+        Some(code.clone())
+    );
 
     let receipt = chain.call(&alice, token, transfer_input(&bob.address(), 250));
     assert_eq!(receipt.status, ExecutionStatus::Success, "{receipt:?}");
@@ -95,7 +154,8 @@ fn deploy_then_call_token() {
     assert_eq!(balance.output, 750u64.to_le_bytes());
 
     // Deploying the same code with the same salt again collides.
-    let again = chain.run(&alice, Action::Deploy { code, input: vec![0; 8], value: 0, salt }, 50_000_000);
+    let again =
+        chain.run(&alice, Action::Deploy { code, input: vec![0; 8], value: 0, salt }, 50_000_000);
     assert_eq!(again.status, ExecutionStatus::Failure(FailureReason::AddressInUse));
 }
 
@@ -123,10 +183,18 @@ fn value_sent_with_a_call_reaches_the_contract_and_returns_on_revert() {
     let mut chain = Chain::new();
     let alice = key(0);
     let token = chain.deploy(&alice, token());
-    let receipt = chain.run(&alice, Action::Call { contract: token, input: balance_input(&alice.address()), value: 77 }, GAS_LIMIT);
+    let receipt = chain.run(
+        &alice,
+        Action::Call { contract: token, input: balance_input(&alice.address()), value: 77 },
+        GAS_LIMIT,
+    );
     assert_eq!(receipt.status, ExecutionStatus::Success);
     assert_eq!(chain.account(&token).balance, 77);
-    let receipt = chain.run(&alice, Action::Call { contract: token, input: transfer_input(&Address::ZERO, u64::MAX), value: 5 }, GAS_LIMIT);
+    let receipt = chain.run(
+        &alice,
+        Action::Call { contract: token, input: transfer_input(&Address::ZERO, u64::MAX), value: 5 },
+        GAS_LIMIT,
+    );
     assert_eq!(receipt.status, ExecutionStatus::Revert);
     assert_eq!(chain.account(&token).balance, 77);
 }
@@ -145,18 +213,27 @@ fn cross_contract_call_returns_data_and_rolls_back_a_failed_callee() {
     let token = chain.deploy(&alice, token());
     let forwarder = chain.deploy(&alice, forwarder(false));
     // The forwarder asks the token for alice's balance.
-    let receipt = chain.call(&alice, forwarder, forward_input(&token, 1_000_000, &balance_input(&alice.address())));
+    let receipt = chain.call(
+        &alice,
+        forwarder,
+        forward_input(&token, 1_000_000, &balance_input(&alice.address())),
+    );
     assert_eq!(receipt.status, ExecutionStatus::Success, "{receipt:?}");
     assert_eq!(receipt.output[..4], 0i32.to_le_bytes());
     assert_eq!(receipt.output[4..], 0u64.to_le_bytes());
     // The forwarder (holding no tokens) transfers: the callee reverts, the caller sees status 1
     // and the revert data, and the forwarder's own call still succeeds.
-    let receipt = chain.call(&alice, forwarder, forward_input(&token, 1_000_000, &transfer_input(&alice.address(), 1)));
+    let receipt = chain.call(
+        &alice,
+        forwarder,
+        forward_input(&token, 1_000_000, &transfer_input(&alice.address(), 1)),
+    );
     assert_eq!(receipt.status, ExecutionStatus::Success);
     assert_eq!(receipt.output[..4], 1i32.to_le_bytes());
     assert_eq!(&receipt.output[4..], b"Transfer");
     // A callee given too little gas runs out; the caller continues with what is left.
-    let receipt = chain.call(&alice, forwarder, forward_input(&token, 10, &balance_input(&alice.address())));
+    let receipt =
+        chain.call(&alice, forwarder, forward_input(&token, 10, &balance_input(&alice.address())));
     assert_eq!(receipt.status, ExecutionStatus::Success);
     assert_eq!(receipt.output, 2i32.to_le_bytes());
 }
@@ -165,18 +242,43 @@ fn cross_contract_call_returns_data_and_rolls_back_a_failed_callee() {
 fn query_reads_without_writing() {
     let mut chain = Chain::new();
     let alice = key(0);
-    let token = chain.deploy_with(&alice, token(), 500u64.to_le_bytes().to_vec()).contract_address.unwrap();
+    let token =
+        chain.deploy_with(&alice, token(), 500u64.to_le_bytes().to_vec()).contract_address.unwrap();
     let root = chain.root();
     let context = altan_runtime::exec::BlockContext {
-        chain_id: CHAIN_ID, height: chain.height + 1, timestamp_ms: 0, proposer: Address::ZERO, gas_limit: 1_000_000,
+        chain_id: CHAIN_ID,
+        height: chain.height + 1,
+        timestamp_ms: 0,
+        proposer: Address::ZERO,
+        gas_limit: 1_000_000,
     };
     let state = Arc::new(chain.state.snapshot(chain.height).unwrap());
-    let out = chain.runtime.query(state.clone(), context.clone(), alice.address(), token, balance_input(&alice.address()), 1_000_000).unwrap();
+    let out = chain
+        .runtime
+        .query(
+            state.clone(),
+            context.clone(),
+            alice.address(),
+            token,
+            balance_input(&alice.address()),
+            1_000_000,
+        )
+        .unwrap();
     assert_eq!(out.status, ExecutionStatus::Success);
     assert_eq!(out.output, 500u64.to_le_bytes());
     assert!(out.gas_used > 0);
     // A transfer in a query emits its event but writes nothing.
-    let out = chain.runtime.query(state, context, alice.address(), token, transfer_input(&key(1).address(), 1), 1_000_000).unwrap();
+    let out = chain
+        .runtime
+        .query(
+            state,
+            context,
+            alice.address(),
+            token,
+            transfer_input(&key(1).address(), 1),
+            1_000_000,
+        )
+        .unwrap();
     assert_eq!(out.events.len(), 1);
     assert_eq!(chain.root(), root);
 }
@@ -199,7 +301,16 @@ fn block_roots_commit_to_transactions_and_receipts() {
     let mut chain = Chain::new();
     let alice = key(0);
     let txs: Vec<_> = (0..3u64)
-        .map(|n| Transaction { chain_id: CHAIN_ID, nonce: n, gas_limit: 100_000, gas_price: GAS_PRICE, action: Action::Transfer { to: key(2).address(), value: n as u128 } }.sign(&alice))
+        .map(|n| {
+            Transaction {
+                chain_id: CHAIN_ID,
+                nonce: n,
+                gas_limit: 100_000,
+                gas_price: GAS_PRICE,
+                action: Action::Transfer { to: key(2).address(), value: n as u128 },
+            }
+            .sign(&alice)
+        })
         .collect();
     let receipts = chain.execute(txs.clone()).unwrap();
     let outcome = chain.last.as_ref().unwrap();

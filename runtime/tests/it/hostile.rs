@@ -6,7 +6,10 @@ use altan_primitives::{Action, ExecutionStatus, FailureReason, Hash, Receipt};
 use crate::common::*;
 
 /// Deploys `code`, calls it, and checks that the failed call changed only the fee and nonce.
-fn call_fresh(code: Vec<u8>, input: Vec<u8>) -> (Receipt, Chain<altan_runtime::state::MemoryStore>) {
+fn call_fresh(
+    code: Vec<u8>,
+    input: Vec<u8>,
+) -> (Receipt, Chain<altan_runtime::state::MemoryStore>) {
     let mut chain = Chain::new();
     let alice = key(0);
     let contract = chain.deploy(&alice, code);
@@ -46,7 +49,9 @@ fn infinite_loop_runs_out_of_gas_and_pays_all_of_it() {
 #[test]
 fn deep_recursion_overflows_the_stack_deterministically() {
     let receipt = deterministic(
-        module(r#"(func $f (param i64) (call $f (i64.add (local.get 0) (i64.const 1)))) (func (export "call") (call $f (i64.const 0)))"#),
+        module(
+            r#"(func $f (param i64) (call $f (i64.add (local.get 0) (i64.const 1)))) (func (export "call") (call $f (i64.const 0)))"#,
+        ),
         vec![],
     );
     assert_eq!(receipt.status, failure(FailureReason::StackOverflow));
@@ -77,7 +82,9 @@ fn memory_growth_stops_at_the_limit() {
 fn a_refused_allocation_that_aborts_is_a_trap() {
     // What a Rust contract does when its allocator cannot grow memory.
     let receipt = deterministic(
-        module(r#"(func (export "call") (if (i32.eq (memory.grow (i32.const 1000)) (i32.const -1)) (then unreachable)))"#),
+        module(
+            r#"(func (export "call") (if (i32.eq (memory.grow (i32.const 1000)) (i32.const -1)) (then unreachable)))"#,
+        ),
         vec![],
     );
     assert_eq!(receipt.status, failure(FailureReason::Trap));
@@ -129,9 +136,15 @@ fn refused_at_deploy(code: Vec<u8>) {
 
 #[test]
 fn simd_threads_and_multi_memory_are_refused_at_deploy() {
-    refused_at_deploy(module(r#"(func (export "call") (drop (i32x4.extract_lane 0 (v128.const i32x4 1 2 3 4))))"#));
-    refused_at_deploy(wat(r#"(module (memory (export "memory") 1 1 shared) (func (export "call") (drop (i32.atomic.load (i32.const 0)))))"#));
-    refused_at_deploy(wat(r#"(module (memory (export "memory") 1) (memory 1) (func (export "call")))"#));
+    refused_at_deploy(module(
+        r#"(func (export "call") (drop (i32x4.extract_lane 0 (v128.const i32x4 1 2 3 4))))"#,
+    ));
+    refused_at_deploy(wat(
+        r#"(module (memory (export "memory") 1 1 shared) (func (export "call") (drop (i32.atomic.load (i32.const 0)))))"#,
+    ));
+    refused_at_deploy(wat(
+        r#"(module (memory (export "memory") 1) (memory 1) (func (export "call")))"#,
+    ));
 }
 
 #[test]
@@ -162,7 +175,8 @@ fn host_calls_with_out_of_bounds_pointers_fail_cleanly() {
         r#"(drop (call $call (i32.const 65535) (i32.const 0) (i32.const 0) (i32.const 0) (i64.const 1000)))"#,
     ];
     for body in bodies {
-        let receipt = deterministic(module(&format!(r#"(func (export "call") {body})"#)), vec![0; 10]);
+        let receipt =
+            deterministic(module(&format!(r#"(func (export "call") {body})"#)), vec![0; 10]);
         assert_eq!(receipt.status, failure(FailureReason::InvalidHostCall), "{body}");
     }
 }
@@ -174,12 +188,14 @@ fn reentrancy_is_refused_unless_the_callee_opts_in() {
     let a = chain.deploy(&alice, forwarder(false));
     let b = chain.deploy(&alice, forwarder(false));
     // A calls itself: refused before anything runs, A sees status 2.
-    let receipt = chain.call(&alice, a, forward_input(&a, 1_000_000, &forward_input(&a, 1_000, &[])));
+    let receipt =
+        chain.call(&alice, a, forward_input(&a, 1_000_000, &forward_input(&a, 1_000, &[])));
     assert_eq!(receipt.status, ExecutionStatus::Success);
     assert_eq!(receipt.output, 2i32.to_le_bytes());
     // A -> B -> A: B's call back into A is refused; B returns that to A.
     let inner = forward_input(&a, 1_000, &[]);
-    let receipt = chain.call(&alice, a, forward_input(&b, 1_000_000, &forward_input(&a, 500_000, &inner)));
+    let receipt =
+        chain.call(&alice, a, forward_input(&b, 1_000_000, &forward_input(&a, 500_000, &inner)));
     assert_eq!(receipt.output[..4], 0i32.to_le_bytes());
     assert_eq!(receipt.output[4..], 2i32.to_le_bytes());
 }
@@ -196,7 +212,8 @@ fn a_reentrant_contract_calling_itself_stops_at_the_depth_limit() {
     }
     let receipt = chain.call(&alice, me, input.clone());
     assert_eq!(receipt.status, ExecutionStatus::Success, "{receipt:?}");
-    let statuses: Vec<i32> = receipt.output.chunks(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect();
+    let statuses: Vec<i32> =
+        receipt.output.chunks(4).map(|c| i32::from_le_bytes(c.try_into().unwrap())).collect();
     // Frames 1..=MAX_CALL_DEPTH each made a call; the last was refused.
     assert_eq!(statuses.len(), altan_runtime::gas::MAX_CALL_DEPTH);
     assert!(statuses[..statuses.len() - 1].iter().all(|&s| s == 0));
@@ -209,11 +226,26 @@ fn a_reentrant_contract_calling_itself_stops_at_the_depth_limit() {
 #[test]
 fn huge_output_and_events_fail_cleanly() {
     let bodies = [
-        (r#"(drop (memory.grow (i32.const 2))) (call $output (i32.const 0) (i32.const 65537))"#, "output over the limit"),
-        (r#"(drop (memory.grow (i32.const 2))) (call $revert (i32.const 0) (i32.const 100000))"#, "revert data over the limit"),
-        (r#"(call $emit_event (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 20000))"#, "event data over the limit"),
-        (r#"(call $emit_event (i32.const 0) (i32.const 5) (i32.const 0) (i32.const 1))"#, "too many topics"),
-        (r#"(loop $l (call $emit_event (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1)) (br $l))"#, "too many events"),
+        (
+            r#"(drop (memory.grow (i32.const 2))) (call $output (i32.const 0) (i32.const 65537))"#,
+            "output over the limit",
+        ),
+        (
+            r#"(drop (memory.grow (i32.const 2))) (call $revert (i32.const 0) (i32.const 100000))"#,
+            "revert data over the limit",
+        ),
+        (
+            r#"(call $emit_event (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 20000))"#,
+            "event data over the limit",
+        ),
+        (
+            r#"(call $emit_event (i32.const 0) (i32.const 5) (i32.const 0) (i32.const 1))"#,
+            "too many topics",
+        ),
+        (
+            r#"(loop $l (call $emit_event (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 1)) (br $l))"#,
+            "too many events",
+        ),
     ];
     for (body, what) in bodies {
         let receipt = deterministic(module(&format!(r#"(func (export "call") {body})"#)), vec![]);
@@ -226,13 +258,19 @@ fn huge_output_and_events_fail_cleanly() {
 fn a_contract_that_deploys_without_a_call_entry_is_refused() {
     refused_at_deploy(module(r#"(func (export "deploy"))"#));
     refused_at_deploy(module(r#"(func (export "call") (param i32))"#));
-    refused_at_deploy(wat(r#"(module (import "env" "abort" (func)) (memory (export "memory") 1) (func (export "call")))"#));
+    refused_at_deploy(wat(
+        r#"(module (import "env" "abort" (func)) (memory (export "memory") 1) (func (export "call")))"#,
+    ));
     refused_at_deploy(wat(r#"(module (func (export "call")))"#));
     refused_at_deploy(module(r#"(func $s) (start $s) (func (export "call"))"#));
     refused_at_deploy(b"\0asm garbage".to_vec());
     let oversized = vec![0u8; altan_runtime::gas::MAX_CODE_SIZE + 1];
     let mut chain = Chain::new();
-    let receipt = chain.run(&key(0), Action::Deploy { code: oversized, input: vec![], value: 0, salt: Hash::ZERO }, 90_000_000);
+    let receipt = chain.run(
+        &key(0),
+        Action::Deploy { code: oversized, input: vec![], value: 0, salt: Hash::ZERO },
+        90_000_000,
+    );
     assert_eq!(receipt.status, failure(FailureReason::InvalidCode));
 }
 

@@ -1,6 +1,6 @@
 //! Integration tests of the runtime: execution rules, the hostile-contract corpus, deploy-time
 //! validation and determinism.
-#![allow(clippy::arithmetic_side_effects, missing_docs)]
+#![allow(clippy::arithmetic_side_effects, clippy::type_complexity, missing_docs)]
 
 mod common;
 mod determinism;
