@@ -5,5 +5,6 @@
 mod common;
 mod determinism;
 mod execution;
+mod generated;
 mod hostile;
 mod validation;
