@@ -89,16 +89,20 @@ impl ValidatorSet {
     /// Whether `power` is more than two thirds of the total. Computed without division so that
     /// no rounding can let a certificate through with exactly two thirds.
     pub fn is_supermajority(&self, power: Balance) -> bool {
-        // 3 * power > 2 * total, in u128 widened by splitting: power and total are at most
-        // u128::MAX, so compare power - 2/3 total through a checked form.
-        let total = self.total_power();
-        match (power.checked_mul(3), total.checked_mul(2)) {
-            (Some(lhs), Some(rhs)) => lhs > rhs,
-            // Total stakes this large do not occur with a sane supply; compare with division,
-            // which here can only err towards refusing.
-            _ => power / 2 > total / 3,
-        }
+        // 3 * power > 2 * total, exactly, in 256 bits held as (high, low) pairs of u128 (which
+        // compare as numbers). The total is summed in 256 bits too: a total clamped at u128::MAX
+        // would let half the real stake through.
+        let total = self.validators.iter().fold((0, 0), |sum, v| wide_add(sum, (0, v.power)));
+        let power = (0, power);
+        wide_add(wide_add(power, power), power) > wide_add(total, total)
     }
+}
+
+/// The sum of two 256-bit numbers held as (high, low) pairs of u128. The high half only counts
+/// carries, a few per validator, so it cannot come near overflowing.
+fn wide_add(a: (u128, u128), b: (u128, u128)) -> (u128, u128) {
+    let (low, carry) = a.1.overflowing_add(b.1);
+    (a.0.saturating_add(b.0).saturating_add(u128::from(carry)), low)
 }
 
 /// One validator's precommit signature in a certificate.

@@ -3,8 +3,8 @@
 use core::fmt;
 use core::str::FromStr;
 
-use k256::elliptic_curve::scalar::IsHigh;
 use k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, SigningKey, VerifyingKey};
+use k256::elliptic_curve::scalar::IsHigh;
 use parity_scale_codec::{Decode, Encode, MaxEncodedLen};
 use sha3::{Digest, Keccak256};
 
@@ -60,8 +60,8 @@ impl Signature {
     }
 
     fn parts(&self) -> Result<(EcdsaSignature, RecoveryId), SignatureError> {
-        let signature =
-            EcdsaSignature::from_slice(&self.0[..64]).map_err(|_| SignatureError::InvalidScalars)?;
+        let signature = EcdsaSignature::from_slice(&self.0[..64])
+            .map_err(|_| SignatureError::InvalidScalars)?;
         if bool::from(signature.s().is_high()) {
             return Err(SignatureError::HighS);
         }

@@ -112,7 +112,10 @@ pub(crate) mod serde_hex {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     /// Serializes any value whose `Display` is its hex form.
-    pub fn serialize<T: Display, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<T: Display, S: Serializer>(
+        value: &T,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&value.to_string())
     }
 

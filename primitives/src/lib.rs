@@ -23,7 +23,7 @@ pub mod merkle;
 mod transaction;
 
 pub use address::{Address, AddressParseError};
-pub use block::{Block, ExecutionStatus, Event, FailureReason, Header, Receipt};
+pub use block::{Block, Event, ExecutionStatus, FailureReason, Header, Receipt};
 pub use chain_spec::{ChainSpec, GenesisAccount, GenesisValidator};
 pub use consensus::{
     Certificate, CertificateError, CommitSignature, SignedVote, Validator, ValidatorSet, Vote,

@@ -1,0 +1,518 @@
+//! Golden vectors for the canonical SCALE encoding and the blake3 identifiers.
+//!
+//! These bytes are the wire and storage format of Altan: they are hashed into block ids,
+//! transaction ids and Merkle roots, signed by accounts and validators, stored on disk and sent
+//! between nodes. If a test here fails, the format has changed. That must be a deliberate decision
+//! (a new domain tag or version, a migration, a note in the changelog), never the side effect of
+//! reordering a field or a variant. Update a literal only together with that decision.
+
+use std::fmt::Debug;
+
+use altan_primitives::{
+    Action, Address, Block, Certificate, ChainSpec, CommitSignature, Event, ExecutionStatus,
+    FailureReason, GenesisAccount, GenesisValidator, Hash, Header, Receipt, SignedTransaction,
+    SignedVote, StakingAction, Transaction, Validator, ValidatorSet, Vote, VoteKind, blake3,
+    merkle,
+};
+use parity_scale_codec::{Decode, DecodeAll, Encode};
+
+use crate::key;
+
+/// Asserts the hex of the value's encoding, and that decoding it gives the value back with no
+/// bytes left over.
+fn encoding<T: Encode + Decode + PartialEq + Debug>(name: &str, value: &T, expected_hex: &str) {
+    let encoded = value.encode();
+    golden(name, &hex::encode(&encoded), expected_hex);
+    let decoded = T::decode_all(&mut &encoded[..])
+        .unwrap_or_else(|e| panic!("{name}: its own encoding does not decode: {e}"));
+    assert_eq!(&decoded, value, "{name}: decode(encode(x)) != x");
+}
+
+/// Asserts a hash against its golden `0x` hex form.
+fn id(name: &str, hash: Hash, expected: &str) {
+    golden(name, &hash.to_string(), expected);
+}
+
+fn golden(name: &str, actual: &str, expected: &str) {
+    assert_eq!(actual, expected, "{name}: the wire/storage format changed; see the module doc");
+}
+
+const ACCOUNT_KEY: u8 = 0x11;
+
+fn transaction(nonce: u64, action: Action) -> Transaction {
+    Transaction { chain_id: 1, nonce, gas_limit: 100_000, gas_price: 1_000_000_000, action }
+}
+
+fn transfer() -> Transaction {
+    transaction(7, Action::Transfer { to: Address([0xaa; 20]), value: 1_000_000_000_000_000_000 })
+}
+
+fn call() -> Transaction {
+    transaction(
+        8,
+        Action::Call {
+            contract: Address([0xcc; 20]),
+            input: vec![0xde, 0xad, 0xbe, 0xef],
+            value: 0,
+        },
+    )
+}
+
+fn header() -> Header {
+    Header {
+        chain_id: 1,
+        height: 42,
+        parent_hash: blake3(b"parent"),
+        timestamp_ms: 1_700_000_000_000,
+        proposer: key(1).address(),
+        state_root: blake3(b"state"),
+        transactions_root: blake3(b"transactions"),
+        receipts_root: blake3(b"receipts"),
+        gas_used: 63_000,
+        gas_limit: 30_000_000,
+    }
+}
+
+#[test]
+fn transactions_of_every_action() {
+    let cases = [
+        (
+            "transfer",
+            transfer(),
+            concat!(
+                "01000000000000000700000000000000a08601000000000000ca9a3b000000000000000000000000",
+                "00aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa000064a7b3b6e00d0000000000000000"
+            ),
+            "0xfd6609e05c160cafcd341f3974d1e9b791a21aed922323e0949e50d535f81aa5",
+        ),
+        (
+            "deploy",
+            transaction(
+                0,
+                Action::Deploy {
+                    code: b"\0asm\x01\0\0\0".to_vec(),
+                    input: vec![1, 2, 3],
+                    value: 5,
+                    salt: Hash([0x5a; 32]),
+                },
+            ),
+            concat!(
+                "01000000000000000000000000000000a08601000000000000ca9a3b000000000000000000000000",
+                "01200061736d010000000c010203050000000000000000000000000000005a5a5a5a5a5a5a5a5a5a",
+                "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
+            ),
+            "0xdd6de58456a892778e5743f9db36c6465470fa9b1720b3a9cf15659077e2296a",
+        ),
+        (
+            "call",
+            call(),
+            concat!(
+                "01000000000000000800000000000000a08601000000000000ca9a3b000000000000000000000000",
+                "02cccccccccccccccccccccccccccccccccccccccc10deadbeef0000000000000000000000000000",
+                "0000"
+            ),
+            "0x042c16b5467925a24414315dfa2c4629d5c2ee4c1211aa0022b71aa3a792c063",
+        ),
+        (
+            "register_validator",
+            transaction(
+                1,
+                Action::Staking(StakingAction::RegisterValidator {
+                    consensus_key: key(2).public_key(),
+                    commission_bps: 500,
+                }),
+            ),
+            concat!(
+                "01000000000000000100000000000000a08601000000000000ca9a3b000000000000000000000000",
+                "0300024d4b6cd1361032ca9bd2aeb9d900aa4d45d9ead80ac9423374c451a7254d0766f401"
+            ),
+            "0x3119ad0d2028435f0a27b90fb4d497d3569457a700db50f92be4433c489a6902",
+        ),
+        (
+            "bond",
+            transaction(
+                2,
+                Action::Staking(StakingAction::Bond {
+                    validator: Address([0xbb; 20]),
+                    amount: 1_000_000_000_000_000_000_000,
+                }),
+            ),
+            concat!(
+                "01000000000000000200000000000000a08601000000000000ca9a3b000000000000000000000000",
+                "0301bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb0000a0dec5adc9353600000000000000"
+            ),
+            "0xa59cebe20e86f7d2fb01168ec49a6925847cdb060f304c2f8329aff15cc182c3",
+        ),
+        (
+            "unbond",
+            transaction(
+                3,
+                Action::Staking(StakingAction::Unbond {
+                    validator: Address([0xbb; 20]),
+                    amount: u128::MAX,
+                }),
+            ),
+            concat!(
+                "01000000000000000300000000000000a08601000000000000ca9a3b000000000000000000000000",
+                "0302bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbffffffffffffffffffffffffffffffff"
+            ),
+            "0x1065fa5968155665f29c925c134c5d5517c9e28a02995b0434162a74e9eb74a7",
+        ),
+        (
+            "withdraw",
+            transaction(u64::MAX, Action::Staking(StakingAction::Withdraw)),
+            concat!(
+                "0100000000000000ffffffffffffffffa08601000000000000ca9a3b000000000000000000000000",
+                "0303"
+            ),
+            "0x7bc03a7d586a3ac58c8d3b450b1b67161b5130f03ba9a1a79ba9b02e787ac160",
+        ),
+    ];
+    for (name, tx, expected_hex, expected_signing_hash) in cases {
+        encoding(name, &tx, expected_hex);
+        id(&format!("{name} signing_hash"), tx.signing_hash(), expected_signing_hash);
+    }
+}
+
+#[test]
+fn signed_transaction() {
+    let signed = transfer().sign(&key(ACCOUNT_KEY));
+    encoding(
+        "signed transfer",
+        &signed,
+        concat!(
+            "01000000000000000700000000000000a08601000000000000ca9a3b000000000000000000000000",
+            "00aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa000064a7b3b6e00d000000000000000023baec",
+            "a6a5dbd402c2fbe505317ebffafb4c1fe4fb141644e93b605a587ec05c4c7d14fa0334a586709041",
+            "71fad7628c6e5bb011c85f479b5102ef115244aabc01"
+        ),
+    );
+    id(
+        "signed transfer id",
+        signed.id(),
+        "0xfebbd5fa97ae92f4f9ac614a5db236623e6a3c4709e938b9e6b9fe47cc670706",
+    );
+    assert_eq!(signed.recover_sender(), Ok(key(ACCOUNT_KEY).address()));
+}
+
+#[test]
+fn header_and_block() {
+    let header = header();
+    encoding(
+        "header",
+        &header,
+        concat!(
+            "01000000000000002a00000000000000ebdea6058df2230dc25b7a7c7b487b470c508c2e0a5119c9",
+            "6893c443de3a9e790068e5cf8b0100001a642f0e3c3af545e7acbd38b07251b3990914f1456cf7f1",
+            "bcf2d3dc53ec88b93f05b0053490b07906a459b9a7447744bf3bae82de09d792be216b34f5e3efcf",
+            "fb2e358ec2e33597695898d745e4e7fc1c6d7031128724a9ed14c079db448fdf57694fad59449b47",
+            "10c9f08e9870075fae94ff2818f600000000000080c3c90100000000"
+        ),
+    );
+    id(
+        "header hash",
+        header.hash(),
+        "0xc01f77271b49a88f2dc5c492e8a1808875befd8aa33d39c81c9813b78200f74b",
+    );
+
+    let transactions: Vec<SignedTransaction> =
+        vec![transfer().sign(&key(ACCOUNT_KEY)), call().sign(&key(ACCOUNT_KEY))];
+    id(
+        "transactions root",
+        Block::compute_transactions_root(&transactions),
+        "0xce6561da72175453d16a17c7cbc2f3220a2d7f0ffa06e812b6e78e76c3c0af0c",
+    );
+    let block = Block { header: header.clone(), transactions };
+    encoding(
+        "block",
+        &block,
+        concat!(
+            "01000000000000002a00000000000000ebdea6058df2230dc25b7a7c7b487b470c508c2e0a5119c9",
+            "6893c443de3a9e790068e5cf8b0100001a642f0e3c3af545e7acbd38b07251b3990914f1456cf7f1",
+            "bcf2d3dc53ec88b93f05b0053490b07906a459b9a7447744bf3bae82de09d792be216b34f5e3efcf",
+            "fb2e358ec2e33597695898d745e4e7fc1c6d7031128724a9ed14c079db448fdf57694fad59449b47",
+            "10c9f08e9870075fae94ff2818f600000000000080c3c90100000000080100000000000000070000",
+            "0000000000a08601000000000000ca9a3b00000000000000000000000000aaaaaaaaaaaaaaaaaaaa",
+            "aaaaaaaaaaaaaaaaaaaa000064a7b3b6e00d000000000000000023baeca6a5dbd402c2fbe505317e",
+            "bffafb4c1fe4fb141644e93b605a587ec05c4c7d14fa0334a58670904171fad7628c6e5bb011c85f",
+            "479b5102ef115244aabc0101000000000000000800000000000000a08601000000000000ca9a3b00",
+            "000000000000000000000002cccccccccccccccccccccccccccccccccccccccc10deadbeef000000",
+            "0000000000000000000000000057f5c2ed71b0ccf2c7d411517b482db1cefd7df9d870d08e2df307",
+            "0e36fd98577e24bbc5b75961c9658f573d6966e5acac1546fb03ab2706e9160e6a4f79e99f00"
+        ),
+    );
+    assert_eq!(block.hash(), header.hash(), "a block's id is its header's hash");
+
+    let empty = Block { header, transactions: Vec::new() };
+    encoding(
+        "empty block",
+        &empty,
+        concat!(
+            "01000000000000002a00000000000000ebdea6058df2230dc25b7a7c7b487b470c508c2e0a5119c9",
+            "6893c443de3a9e790068e5cf8b0100001a642f0e3c3af545e7acbd38b07251b3990914f1456cf7f1",
+            "bcf2d3dc53ec88b93f05b0053490b07906a459b9a7447744bf3bae82de09d792be216b34f5e3efcf",
+            "fb2e358ec2e33597695898d745e4e7fc1c6d7031128724a9ed14c079db448fdf57694fad59449b47",
+            "10c9f08e9870075fae94ff2818f600000000000080c3c9010000000000"
+        ),
+    );
+}
+
+#[test]
+fn receipts_of_every_status() {
+    let event = Event {
+        contract: Address([0xcc; 20]),
+        topics: vec![blake3(b"Transfer(address,address,uint128)"), Hash([0x01; 32])],
+        data: vec![0, 1, 2, 3],
+    };
+    let success = Receipt {
+        transaction_id: blake3(b"deploy"),
+        status: ExecutionStatus::Success,
+        gas_used: 54_321,
+        output: vec![0x2a],
+        events: vec![event.clone(), Event { topics: Vec::new(), data: Vec::new(), ..event }],
+        contract_address: Some(Address([0xdd; 20])),
+    };
+    let revert = Receipt {
+        transaction_id: blake3(b"call"),
+        status: ExecutionStatus::Revert,
+        gas_used: 21_000,
+        output: b"insufficient allowance".to_vec(),
+        events: Vec::new(),
+        contract_address: None,
+    };
+    let failure = Receipt {
+        transaction_id: blake3(b"loop"),
+        status: ExecutionStatus::Failure(FailureReason::OutOfGas),
+        gas_used: 100_000,
+        output: Vec::new(),
+        events: Vec::new(),
+        contract_address: None,
+    };
+    encoding(
+        "receipt success",
+        &success,
+        concat!(
+            "e0a99415cc70a6e7c3ecc81f36600396b50a93b64c9eb9766eada7243ad5395a0031d40000000000",
+            "00042a08cccccccccccccccccccccccccccccccccccccccc0871fba72c0005dd55aea68839232192",
+            "3169fb06ab0ec0c3e330731ca5979f4db90101010101010101010101010101010101010101010101",
+            "0101010101010101011000010203cccccccccccccccccccccccccccccccccccccccc000001dddddd",
+            "dddddddddddddddddddddddddddddddddd"
+        ),
+    );
+    id(
+        "receipt success hash",
+        success.hash(),
+        "0xff89f1792c47c2fbc79380dd2acbeb54f7d2713499df603d0a53fd8c3d3f7cda",
+    );
+    encoding(
+        "receipt revert",
+        &revert,
+        concat!(
+            "69a7627261153ee88336d9da1ae0723ce4de0a54a4130a2624cfb8b865044ed90108520000000000",
+            "0058696e73756666696369656e7420616c6c6f77616e63650000"
+        ),
+    );
+    id(
+        "receipt revert hash",
+        revert.hash(),
+        "0xc2a29457d4eaf7d8f3db933a1a818dd3065236a155b01f04fe53aea2787b946d",
+    );
+    encoding(
+        "receipt failure",
+        &failure,
+        concat!(
+            "dc9b7ae3c2cad0bbc75244833f0294615de0730a743e6c703aafed1e92f0c1a80200a08601000000",
+            "0000000000"
+        ),
+    );
+    id(
+        "receipt failure hash",
+        failure.hash(),
+        "0x2cbe0b6a82375fd8d7186c41d02a031ed442b1feb2ec748a9ac27498ba4454de",
+    );
+    id(
+        "receipts root",
+        Receipt::compute_root(&[success, revert, failure]),
+        "0x1b988320cfcc4b3633a2b15c643b2857a704e23ec6c04298212af8b5cc085127",
+    );
+}
+
+/// The order of the failure codes is part of the format: each is one byte in a receipt.
+#[test]
+fn failure_reasons_keep_their_codes() {
+    let reasons = [
+        FailureReason::OutOfGas,
+        FailureReason::Trap,
+        FailureReason::StackOverflow,
+        FailureReason::CallDepthExceeded,
+        FailureReason::Reentrancy,
+        FailureReason::InsufficientBalance,
+        FailureReason::NoCode,
+        FailureReason::InvalidCode,
+        FailureReason::AddressInUse,
+        FailureReason::InvalidHostCall,
+        FailureReason::Unsupported,
+    ];
+    encoding("status success", &ExecutionStatus::Success, "00");
+    encoding("status revert", &ExecutionStatus::Revert, "01");
+    for (code, reason) in (0u8..).zip(reasons) {
+        let status = ExecutionStatus::Failure(reason);
+        encoding(&format!("{reason:?}"), &status, &hex::encode([2, code]));
+    }
+}
+
+fn validator_set() -> ValidatorSet {
+    ValidatorSet {
+        validators: (1u8..=4)
+            .map(|i| Validator {
+                address: key(i).address(),
+                consensus_key: key(i.wrapping_add(0x40)).public_key(),
+                power: u128::from(i) * 10,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn votes() {
+    let prevote = Vote {
+        chain_id: 1,
+        height: 42,
+        round: 3,
+        kind: VoteKind::Prevote,
+        block_hash: Some(header().hash()),
+    };
+    let nil_precommit =
+        Vote { chain_id: 1, height: 42, round: 0, kind: VoteKind::Precommit, block_hash: None };
+    encoding(
+        "prevote",
+        &prevote,
+        concat!(
+            "01000000000000002a00000000000000030000000001c01f77271b49a88f2dc5c492e8a1808875be",
+            "fd8aa33d39c81c9813b78200f74b"
+        ),
+    );
+    id(
+        "prevote signing_hash",
+        prevote.signing_hash(),
+        "0x0cca36b16a1912b44da5f91bfa3e554df346bcbed3fc16f0cb75f96e3f671b88",
+    );
+    encoding("nil precommit", &nil_precommit, "01000000000000002a00000000000000000000000100");
+    id(
+        "nil precommit signing_hash",
+        nil_precommit.signing_hash(),
+        "0x088bebeed0b3d97f722100653cdfa8ef06955acd89bdbb521601255751f69e8f",
+    );
+
+    let signed: SignedVote = prevote.sign(&key(0x41));
+    encoding(
+        "signed prevote",
+        &signed,
+        concat!(
+            "01000000000000002a00000000000000030000000001c01f77271b49a88f2dc5c492e8a1808875be",
+            "fd8aa33d39c81c9813b78200f74bd969538b0c2c0d0152b70cb6bb8bf9256655987d19d1dcf537fa",
+            "7b62572187b4300b9721a622462bed13cf302845b03ca05a262406577a06df55348177190b3900"
+        ),
+    );
+    assert_eq!(signed.signer(), Ok(key(0x41).public_key()));
+
+    encoding(
+        "validator set",
+        &validator_set(),
+        concat!(
+            "101a642f0e3c3af545e7acbd38b07251b3990914f102eec7245d6b7d2ccb30380bfbe2a3648cd7a9",
+            "42653f5aa340edcea1f2836866190a0000000000000000000000000000005050a4f4b3f9338c3472",
+            "dcc01a87c76a144b3c9c0324653eac434488002cc06bbfb7f10fe18991e35f9fe4302dbea6d2353d",
+            "c0ab1c140000000000000000000000000000003325a78425f17a7e487eb5666b2bfd93abb06c7002",
+            "7f31ebc5462c1fdce1b737ecff52d37d75dea43ce11c74d25aa297165faa20071e00000000000000",
+            "0000000000000000c48b812bb43401392c037381aca934f4069c0517032c0b7cf95324a07d05398b",
+            "240174dc0c2be444d96b159aa6c7f7b1e66868099128000000000000000000000000000000"
+        ),
+    );
+}
+
+#[test]
+fn certificate() {
+    let set = validator_set();
+    let mut certificate =
+        Certificate { height: 42, round: 1, block_hash: header().hash(), signatures: Vec::new() };
+    let precommit = certificate.precommit(1);
+    id(
+        "certificate precommit signing_hash",
+        precommit.signing_hash(),
+        "0x92d567fc28e657436ed116a3c30bb86a7cf60f291e72711c6df018a65518738e",
+    );
+    certificate.signatures = [1u16, 2, 3]
+        .into_iter()
+        .map(|index| CommitSignature {
+            validator_index: index,
+            signature: precommit.clone().sign(&key(0x41 + index as u8)).signature,
+        })
+        .collect();
+    encoding(
+        "certificate",
+        &certificate,
+        concat!(
+            "2a0000000000000001000000c01f77271b49a88f2dc5c492e8a1808875befd8aa33d39c81c9813b7",
+            "8200f74b0c01003b85a3f662b7fe0da5d31e55c302d33269544b94942495d1b35fdf68c00d873725",
+            "6fc183d674c5edf4770bcba18e97d93348319a92b343c2ba1de0a6b577ae9c000200f336df55b651",
+            "5ca0cb52ec485bfa3ca629c8695c8ebb15d8d0316b2dac8a989c73e445724f826dc3695cb41001da",
+            "d69217e44bbed05924df3b3ec9eb033ec9ec010300f389ad67fb94c7c6b4aeb2ff7a31ecd073f945",
+            "c834ebf2ecdc07709ee9d2e0b177f8ced3c9876f0c6586fa739d3db92c1883952919f8dfa9ccdba1",
+            "70713e503001"
+        ),
+    );
+    assert_eq!(certificate.verify(1, &set), Ok(()), "the golden certificate is valid");
+}
+
+#[test]
+fn chain_spec() {
+    let spec = ChainSpec {
+        name: "altan-golden".into(),
+        chain_id: 1,
+        genesis_time_ms: 1_700_000_000_000,
+        block_gas_limit: 30_000_000,
+        epoch_length: 100,
+        accounts: vec![
+            GenesisAccount { address: key(ACCOUNT_KEY).address(), balance: 1_000_000 },
+            GenesisAccount { address: Address([0xaa; 20]), balance: u128::MAX },
+        ],
+        validators: vec![GenesisValidator {
+            address: key(1).address(),
+            consensus_key: key(0x41).public_key(),
+            stake: 10,
+            commission_bps: 1_000,
+        }],
+    };
+    encoding(
+        "chain spec",
+        &spec,
+        concat!(
+            "30616c74616e2d676f6c64656e01000000000000000068e5cf8b01000080c3c90100000000640000",
+            "00000000000819e7e376e7c213b7e7e7e46cc70a5dd086daff2a40420f0000000000000000000000",
+            "0000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaffffffffffffffffffffffffffffffff041a",
+            "642f0e3c3af545e7acbd38b07251b3990914f102eec7245d6b7d2ccb30380bfbe2a3648cd7a94265",
+            "3f5aa340edcea1f2836866190a000000000000000000000000000000e803"
+        ),
+    );
+    id(
+        "chain spec hash",
+        spec.hash(),
+        "0x5044b97516686ad797a531704d8798db42b33e583abdc8bb2cb79deedc6301c0",
+    );
+}
+
+#[test]
+fn merkle_roots() {
+    let leaves: Vec<Hash> = (0u8..5).map(|i| blake3(&[i])).collect();
+    let expected = [
+        "0xaf1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262",
+        "0x06c735e42b9a521df7e4904a4f685c1e84777bd9cf2755c4fa975b0fda387054",
+        "0x37d48b68a108669a1088e77e73fc20485e41d22841b0412a4bf56b7bdad41a8b",
+        "0x22b50dfde982a36af914878aad8cd9ea981594795bb411200e948b797b133823",
+        "0x3d42510c8a033d8191c69083b13fd8f3ff2b71c7188d690c940cfca866353d32",
+    ];
+    for (n, expected) in [0, 1, 2, 3, 5].into_iter().zip(expected) {
+        id(&format!("merkle root of {n}"), merkle::root(&leaves[..n]), expected);
+    }
+}
