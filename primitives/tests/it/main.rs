@@ -8,6 +8,7 @@
 
 mod address;
 mod certificate;
+mod decoding;
 mod golden;
 mod signing;
 mod vectors;
