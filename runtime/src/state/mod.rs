@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use altan_primitives::Hash;
-use jmt::storage::{TreeReader, TreeUpdateBatch};
+use jmt::storage::{NibblePath, NodeKey, StaleNodeIndex, TreeReader, TreeUpdateBatch};
 use jmt::{JellyfishMerkleTree, KeyHash, RootHash};
 
 pub use keys::{Account, StateKey};
@@ -159,6 +159,21 @@ pub fn check_next_version(latest: Option<Version>, found: Version) -> Result<(),
     }
 }
 
+/// jmt (0.12) gives a version that changes nothing (an empty block) a copy of the previous root
+/// but does not mark the previous root stale, so pruning would never delete it: one node leaked
+/// per empty block. This marks it, as jmt itself does whenever a version replaces the root.
+fn mark_previous_root_stale(update: &mut TreeUpdateBatch, version: Version) {
+    let Some(previous) = version.checked_sub(1) else { return };
+    let stale = &mut update.stale_node_index_batch;
+    if stale.iter().all(|index| index.node_key.nibble_path().num_nibbles() != 0) {
+        let root_path: NibblePath = std::iter::empty().collect();
+        stale.insert(StaleNodeIndex {
+            stale_since_version: version,
+            node_key: NodeKey::new(previous, root_path),
+        });
+    }
+}
+
 /// The state over a store: roots, reads, proofs and commits.
 pub struct State<S> {
     store: Arc<S>,
@@ -244,7 +259,8 @@ impl<S: StateStore> State<S> {
     ) -> Result<StateCommit, StoreError> {
         check_next_version(self.store.latest_version()?, version)?;
         let set = changes.iter().map(|(key, value)| (key_hash(key), value.clone()));
-        let (root, update) = Tree::new(&*self.store).put_value_set(set, version)?;
+        let (root, mut update) = Tree::new(&*self.store).put_value_set(set, version)?;
+        mark_previous_root_stale(&mut update, version);
         Ok(StateCommit { version, root: Hash(root.0), update })
     }
 

@@ -1,0 +1,155 @@
+//! Closing and reopening a database, the caller's column families, and version-order checks.
+
+use std::cell::Cell;
+
+use altan_runtime::state::{StateStore, StoreError};
+use altan_storage::{RocksStore, StoreOptions};
+
+use crate::common::{Model, apply_model, block, key, memory, open_rocks};
+
+const KEY_SPACE: u64 = 40;
+
+#[test]
+fn reopened_store_has_the_same_versions_roots_and_values() {
+    for flush_before_close in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut roots = Vec::new();
+        let mut models = Vec::new();
+        let mut model = Model::new();
+        {
+            let state = open_rocks(dir.path());
+            for version in 0..10 {
+                let changes = block(version, KEY_SPACE, 25);
+                roots.push(state.apply(version, &changes).unwrap());
+                apply_model(&mut model, &changes);
+                models.push(model.clone());
+            }
+            if flush_before_close {
+                state.store().flush().unwrap();
+            }
+        }
+
+        let state = open_rocks(dir.path());
+        assert_eq!(state.latest_version().unwrap(), Some(9));
+        assert_eq!(state.store().oldest_version().unwrap(), Some(0));
+        for (version, (root, model)) in roots.iter().zip(&models).enumerate() {
+            let version = version as u64;
+            assert_eq!(state.root(version).unwrap(), *root, "root of {version}");
+            for i in 0..KEY_SPACE {
+                let (value, proof) = state.get_with_proof(&key(i), version).unwrap();
+                assert_eq!(value.as_ref(), model.get(&key(i)), "key {i} at {version}");
+                proof.verify(*root, &key(i), value.as_deref()).unwrap();
+            }
+        }
+
+        // The reopened store carries on where it stopped, in step with a replay in memory.
+        let memory = memory();
+        for version in 0..15 {
+            let changes = block(version, KEY_SPACE, 25);
+            let root = memory.apply(version, &changes).unwrap();
+            if version >= 10 {
+                assert_eq!(state.apply(version, &changes).unwrap(), root);
+            } else {
+                assert_eq!(roots[version as usize], root);
+            }
+        }
+    }
+}
+
+#[test]
+fn commit_with_writes_the_callers_data_in_the_same_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        StoreOptions { extra_column_families: vec!["blocks".into()], ..StoreOptions::default() };
+    {
+        let store = RocksStore::open(dir.path(), &options).unwrap();
+        let state = altan_runtime::state::State::new(std::sync::Arc::new(store));
+        let blocks = state.store().cf("blocks").unwrap();
+        for version in 0..3 {
+            let commit = state.prepare(version, &block(version, KEY_SPACE, 10)).unwrap();
+            state
+                .store()
+                .commit_with(&commit, |batch| {
+                    batch.put_cf(blocks, version.to_be_bytes(), commit.root.0);
+                })
+                .unwrap();
+        }
+
+        // A commit out of order writes nothing, and never asks the caller for its data.
+        let stale = state.prepare(3, &block(3, KEY_SPACE, 10)).unwrap();
+        state.apply(3, &block(3, KEY_SPACE, 10)).unwrap();
+        let called = Cell::new(false);
+        let refused = state.store().commit_with(&stale, |batch| {
+            called.set(true);
+            batch.put_cf(blocks, b"never", b"written");
+        });
+        assert!(matches!(refused, Err(StoreError::OutOfOrder { expected: Some(4), found: 3 })));
+        assert!(!called.get());
+    }
+
+    // Reopening without naming the family still opens it.
+    let store = RocksStore::open(dir.path(), &StoreOptions::default()).unwrap();
+    let state = altan_runtime::state::State::new(std::sync::Arc::new(store));
+    let blocks = state.store().cf("blocks").unwrap();
+    for version in 0..3_u64 {
+        let stored = state.store().db().get_cf(blocks, version.to_be_bytes()).unwrap();
+        assert_eq!(stored, Some(state.root(version).unwrap().0.to_vec()));
+    }
+    assert_eq!(state.store().db().get_cf(blocks, b"never").unwrap(), None);
+    assert_eq!(state.latest_version().unwrap(), Some(3));
+}
+
+#[test]
+fn commits_out_of_order_are_refused_like_memory_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let rocks = open_rocks(dir.path());
+    let memory = memory();
+    let commit_of_0 = memory.prepare(0, &block(0, KEY_SPACE, 5)).unwrap();
+    let mut commit_of_1 = commit_of_0.clone();
+    commit_of_1.version = 1;
+
+    let rocks_error = rocks.commit(&commit_of_1).unwrap_err();
+    let memory_error = memory.commit(&commit_of_1).unwrap_err();
+    assert!(matches!(rocks_error, StoreError::OutOfOrder { expected: None, found: 1 }));
+    assert_eq!(format!("{rocks_error:?}"), format!("{memory_error:?}"));
+
+    rocks.commit(&commit_of_0).unwrap();
+    memory.commit(&commit_of_0).unwrap();
+    for store_error in
+        [rocks.commit(&commit_of_0).unwrap_err(), memory.commit(&commit_of_0).unwrap_err()]
+    {
+        assert!(matches!(store_error, StoreError::OutOfOrder { expected: Some(1), found: 0 }));
+    }
+    assert_eq!(rocks.latest_version().unwrap(), Some(0));
+    assert_eq!(rocks.root(0).unwrap(), commit_of_0.root);
+}
+
+#[test]
+fn opening_a_missing_database_without_create_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions { create_if_missing: false, ..StoreOptions::default() };
+    let missing = RocksStore::open(dir.path().join("absent"), &options);
+    assert!(matches!(missing, Err(StoreError::Backend(_))));
+
+    drop(RocksStore::open(dir.path().join("present"), &StoreOptions::default()).unwrap());
+    let reopened = RocksStore::open(dir.path().join("present"), &options).unwrap();
+    assert_eq!(reopened.latest_version().unwrap(), None);
+}
+
+#[test]
+fn the_states_column_family_names_are_reserved() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        extra_column_families: vec![altan_storage::NODES_CF.into()],
+        ..StoreOptions::default()
+    };
+    assert!(matches!(RocksStore::open(dir.path(), &options), Err(StoreError::Backend(_))));
+}
+
+#[test]
+fn a_database_open_elsewhere_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = RocksStore::open(dir.path(), &StoreOptions::default()).unwrap();
+    let second = RocksStore::open(dir.path(), &StoreOptions::default());
+    assert!(matches!(second, Err(StoreError::Backend(_))));
+}
