@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use altan_primitives::{Action, Address, ExecutionStatus, SignedTransaction, Transaction};
 use altan_runtime::exec::BlockContext;
+use altan_runtime::state::{Account, MemoryStore, State, StateChanges, StateKey};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use parity_scale_codec::Encode;
 
 use common::*;
 
@@ -128,5 +130,26 @@ fn native_transfers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, transfers, native_transfers);
+/// The state root of a block that touches 10,000 accounts of a state holding 100,000.
+fn state_root(c: &mut Criterion) {
+    let address = |i: u64| {
+        let mut bytes = [0u8; 20];
+        bytes[..8].copy_from_slice(&i.to_le_bytes());
+        Address(bytes)
+    };
+    let account = |balance: u128| Some(Account { nonce: 1, balance, code_hash: None }.encode());
+    let state = State::open(Arc::new(MemoryStore::new())).expect("state");
+    let genesis: StateChanges =
+        (0..100_000u64).map(|i| (StateKey::account(&address(i)), account(1_000))).collect();
+    state.apply(0, &genesis).expect("genesis");
+    // Every tenth account changes, so the 10,000 touched accounts spread over the whole tree.
+    let block: StateChanges =
+        (0..10_000u64).map(|i| (StateKey::account(&address(i * 10)), account(999))).collect();
+    let mut group = c.benchmark_group("state_root_10k_of_100k_accounts");
+    group.sample_size(30);
+    group.bench_function("prepare", |b| b.iter(|| state.prepare(1, &block).expect("prepare")));
+    group.finish();
+}
+
+criterion_group!(benches, transfers, native_transfers, state_root);
 criterion_main!(benches);

@@ -1,19 +1,19 @@
 //! The in-memory [`StateStore`]: for tests, simulations and benchmarks of the pure crates.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use jmt::storage::{LeafNode, Node, NodeKey, StaleNodeIndex, TreeReader};
-use jmt::{KeyHash, OwnedValue};
+use altan_primitives::Hash;
 
-use super::{PruneStats, StateCommit, StateStore, StoreError, Version, check_next_version};
+use super::{
+    KeyHash, PruneStats, StateCommit, StateStore, StoreError, Version, check_next_version,
+};
 
 #[derive(Default)]
 struct Inner {
-    nodes: HashMap<NodeKey, Node>,
     /// Every value by key hash and the version that wrote it; `None` records a deletion.
-    values: BTreeMap<(KeyHash, Version), Option<OwnedValue>>,
-    stale_nodes: BTreeSet<StaleNodeIndex>,
+    values: BTreeMap<(KeyHash, Version), Option<Vec<u8>>>,
+    roots: BTreeMap<Version, Hash>,
     /// `(superseded at, key hash, version of the superseded value)`.
     stale_values: BTreeSet<(Version, KeyHash, Version)>,
     latest: Option<Version>,
@@ -33,8 +33,8 @@ impl MemoryStore {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave `Inner` half-written: commit validates
-        // before it mutates. So a poisoned lock's data is still consistent.
+        // Commit and prune validate before they mutate, so a panic under the lock cannot leave
+        // `Inner` half-written, and a poisoned lock's data is still consistent.
         self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -42,46 +42,18 @@ impl MemoryStore {
         self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The number of tree nodes held, to observe pruning.
-    pub fn node_count(&self) -> usize {
-        self.read().nodes.len()
+    /// The number of stored value entries (all versions, deletions included).
+    pub fn value_count(&self) -> usize {
+        self.read().values.len()
     }
 }
 
-fn latest_value_at(
-    values: &BTreeMap<(KeyHash, Version), Option<OwnedValue>>,
-    key_hash: KeyHash,
-    max_version: Version,
-) -> Option<(&(KeyHash, Version), &Option<OwnedValue>)> {
-    values.range((key_hash, 0)..=(key_hash, max_version)).next_back()
-}
-
-impl TreeReader for MemoryStore {
-    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        Ok(self.read().nodes.get(node_key).cloned())
-    }
-
-    fn get_value_option(
-        &self,
-        max_version: Version,
-        key_hash: KeyHash,
-    ) -> anyhow::Result<Option<OwnedValue>> {
-        Ok(latest_value_at(&self.read().values, key_hash, max_version)
-            .and_then(|(_, value)| value.clone()))
-    }
-
-    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        let inner = self.read();
-        let rightmost = inner
-            .nodes
-            .iter()
-            .filter_map(|(key, node)| match node {
-                Node::Leaf(leaf) => Some((key, leaf)),
-                _ => None,
-            })
-            .max_by_key(|(_, leaf)| leaf.key_hash());
-        Ok(rightmost.map(|(key, leaf)| (key.clone(), leaf.clone())))
-    }
+fn newest_at(
+    values: &BTreeMap<(KeyHash, Version), Option<Vec<u8>>>,
+    key: KeyHash,
+    version: Version,
+) -> Option<(Version, &Option<Vec<u8>>)> {
+    values.range((key, 0)..=(key, version)).next_back().map(|(&(_, v), value)| (v, value))
 }
 
 impl StateStore for MemoryStore {
@@ -93,23 +65,46 @@ impl StateStore for MemoryStore {
         Ok(self.read().oldest)
     }
 
+    fn root(&self, version: Version) -> Result<Option<Hash>, StoreError> {
+        Ok(self.read().roots.get(&version).copied())
+    }
+
+    fn get(&self, key: &KeyHash, version: Version) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(newest_at(&self.read().values, *key, version).and_then(|(_, value)| value.clone()))
+    }
+
+    fn scan(
+        &self,
+        version: Version,
+        visit: &mut dyn FnMut(&KeyHash, &[u8]),
+    ) -> Result<(), StoreError> {
+        let inner = self.read();
+        let mut current: Option<(KeyHash, Option<&[u8]>)> = None;
+        for (&(key, written), value) in &inner.values {
+            if written > version {
+                continue;
+            }
+            if let Some((previous, Some(value))) = current.filter(|(k, _)| *k != key) {
+                visit(&previous, value);
+            }
+            current = Some((key, value.as_deref()));
+        }
+        if let Some((key, Some(value))) = current {
+            visit(&key, value);
+        }
+        Ok(())
+    }
+
     fn commit(&self, commit: &StateCommit) -> Result<(), StoreError> {
         let mut inner = self.write();
         check_next_version(inner.latest, commit.version)?;
-        let batch = &commit.update.node_batch;
-        for (&(version, key_hash), value) in batch.values() {
-            let previous = latest_value_at(&inner.values, key_hash, version)
-                .map(|(&(_, previous), _)| previous)
-                .filter(|&previous| previous < version);
-            if let Some(previous) = previous {
-                inner.stale_values.insert((version, key_hash, previous));
+        for (key, value) in &commit.writes {
+            if let Some((previous, _)) = newest_at(&inner.values, *key, commit.version) {
+                inner.stale_values.insert((commit.version, *key, previous));
             }
-            inner.values.insert((key_hash, version), value.clone());
+            inner.values.insert((*key, commit.version), value.clone());
         }
-        for (key, node) in batch.nodes() {
-            inner.nodes.insert(key.clone(), node.clone());
-        }
-        inner.stale_nodes.extend(commit.update.stale_node_index_batch.iter().cloned());
+        inner.roots.insert(commit.version, commit.root);
         inner.latest = Some(commit.version);
         inner.oldest.get_or_insert(commit.version);
         Ok(())
@@ -120,24 +115,18 @@ impl StateStore for MemoryStore {
         let Some(latest) = inner.latest else { return Ok(PruneStats::default()) };
         let keep_from = keep_from.min(latest);
         let mut stats = PruneStats::default();
-        while let Some(index) = inner.stale_nodes.first().cloned() {
-            if index.stale_since_version > keep_from {
-                break;
-            }
-            inner.stale_nodes.remove(&index);
-            if inner.nodes.remove(&index.node_key).is_some() {
-                stats.nodes = stats.nodes.saturating_add(1);
-            }
-        }
-        while let Some(&(since, key_hash, version)) = inner.stale_values.first() {
+        while let Some(&(since, key, version)) = inner.stale_values.first() {
             if since > keep_from {
                 break;
             }
-            inner.stale_values.remove(&(since, key_hash, version));
-            if inner.values.remove(&(key_hash, version)).is_some() {
+            inner.stale_values.remove(&(since, key, version));
+            if inner.values.remove(&(key, version)).is_some() {
                 stats.values = stats.values.saturating_add(1);
             }
         }
+        let kept_roots = inner.roots.split_off(&keep_from);
+        stats.roots = inner.roots.len() as u64;
+        inner.roots = kept_roots;
         inner.oldest = Some(inner.oldest.map_or(keep_from, |oldest| oldest.max(keep_from)));
         Ok(stats)
     }

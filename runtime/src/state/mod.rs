@@ -1,39 +1,47 @@
 //! The authenticated, versioned key-value state.
 //!
-//! # Choice of tree
-//!
-//! The state is a Jellyfish Merkle tree (the `jmt` crate, maintained by Penumbra, descended from
-//! Diem's): a sparse Merkle tree over 256-bit key hashes with 16-ary internal nodes stored by
-//! `(version, nibble path)`. It gives everything the chain needs without our writing a trie:
-//! one root per version (version = block height), reads at any kept version, inclusion and
-//! exclusion proofs that verify against a root alone, and, for every commit, the list of nodes it
-//! made stale, which is exactly what pruning needs. Writes come out as a batch of new nodes and
-//! values that a backend stores in one atomic write. Node hashing is blake3, through
-//! [`Blake3Hasher`].
-//!
 //! # Shape
 //!
-//! The tree reads and writes through the [`StateStore`] trait. [`MemoryStore`] implements it here;
-//! the rocksdb implementation lives in the `altan-storage` crate, so that this crate never links a
-//! database and its tests stay fast and deterministic. Execution reads through the [`StateRead`]
-//! trait and collects writes in an [`Overlay`]; at the end of a block the overlay's changes become
-//! a [`StateCommit`] ([`State::prepare`]) whose root goes in the header, and the store writes it
-//! ([`StateStore::commit`]).
+//! Two halves, split along what must be durable and what must be fast:
+//!
+//! - The **values** of every version are durable, in a [`StateStore`]: each write is kept under
+//!   its key hash and the version that made it, so any kept version can be read, and each version's
+//!   root is stored beside them. A block's commit is one atomic write of its values and root, the
+//!   same bytes a plain key-value store would write plus a version number.
+//! - The **Merkle tree** ([`tree`]) lives in memory: a 16-ary sparse Merkle tree whose recent
+//!   versions share structure. A block's root costs one hash per touched node and no I/O. At open,
+//!   [`State::open`] rebuilds the tree from the latest values and checks it against the stored
+//!   root, so a torn or corrupted store is found before it is used.
+//!
+//! Proofs of inclusion and exclusion come from the tree: straight from memory for the versions it
+//! keeps ([`StateConfig::tree_versions`]), by rebuilding the tree of that version from the store
+//! for older kept versions.
+//!
+//! ADR 0002 explains why this replaced a persistent Jellyfish Merkle tree (the `jmt` crate): it
+//! missed the commit and state-root targets by far, writing every touched tree node of every
+//! version to disk.
+//!
+//! [`MemoryStore`] implements the store here; the rocksdb implementation lives in
+//! `altan-storage`, so that this crate never links a database. Execution reads through
+//! [`StateRead`] and collects writes in an [`Overlay`]; at the end of a block the overlay's changes
+//! become a [`StateCommit`] ([`State::prepare`]) whose root goes in the header, and
+//! [`State::commit`] makes it durable.
 
 mod keys;
 mod memory;
 mod overlay;
+pub mod tree;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use altan_primitives::Hash;
-use jmt::storage::{NibblePath, NodeKey, StaleNodeIndex, TreeReader, TreeUpdateBatch};
-use jmt::{JellyfishMerkleTree, KeyHash, RootHash};
+use parity_scale_codec::{Decode, Encode};
 
 pub use keys::{Account, StateKey};
 pub use memory::MemoryStore;
 pub use overlay::Overlay;
+pub use tree::{KeyHash, ProofError, Tree, TreeProof};
 
 /// A state version: the height of the block whose execution produced it (genesis is 0).
 pub type Version = u64;
@@ -41,30 +49,6 @@ pub type Version = u64;
 /// Writes to apply: a value to set, or `None` to delete. Ordered so that whatever iterates it
 /// (commits, encoders) sees the same order on every node.
 pub type StateChanges = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
-
-/// blake3 as the tree's hash function.
-pub struct Blake3Hasher(blake3::Hasher);
-
-impl jmt::SimpleHasher for Blake3Hasher {
-    fn new() -> Self {
-        Blake3Hasher(blake3::Hasher::new())
-    }
-
-    fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
-    }
-
-    fn finalize(self) -> [u8; 32] {
-        *self.0.finalize().as_bytes()
-    }
-}
-
-type Tree<'a, S> = JellyfishMerkleTree<'a, S, Blake3Hasher>;
-
-/// The tree's key for a state key.
-pub fn key_hash(key: &[u8]) -> KeyHash {
-    KeyHash(*blake3::hash(key).as_bytes())
-}
 
 /// A failure of the storage backend, or a request it cannot serve. Execution treats every one
 /// of these as fatal for the block: it is never turned into a receipt, because another node with
@@ -74,8 +58,8 @@ pub enum StoreError {
     /// The backend failed (I/O, corruption detected by the database).
     #[error("storage backend: {0}")]
     Backend(String),
-    /// Stored bytes do not decode.
-    #[error("corrupt state entry: {0}")]
+    /// Stored bytes do not decode, or do not hash to the stored root.
+    #[error("corrupt state: {0}")]
     Corrupt(String),
     /// The version was pruned or is not committed yet.
     #[error("state version {version} is not available (kept: {kept})")]
@@ -95,47 +79,51 @@ pub enum StoreError {
     },
 }
 
-impl From<anyhow::Error> for StoreError {
-    fn from(error: anyhow::Error) -> Self {
-        // A store's own error comes back through jmt's `anyhow` results: keep its kind, so
-        // that corrupt bytes on disk are reported as `Corrupt`, not as a backend failure.
-        match error.downcast::<StoreError>() {
-            Ok(error) => error,
-            Err(error) => StoreError::Backend(format!("{error:#}")),
-        }
-    }
-}
-
-/// The result of committing a block's changes, ready to be written atomically.
+/// A version's writes and root, ready to be made durable.
 #[derive(Debug, Clone)]
 pub struct StateCommit {
     /// The new version.
     pub version: Version,
     /// The new root.
     pub root: Hash,
-    /// New nodes and values, and the nodes this version made stale.
-    pub update: TreeUpdateBatch,
+    /// The version's writes by key hash, in key-hash order; `None` deletes.
+    pub writes: Vec<(KeyHash, Option<Vec<u8>>)>,
+    tree: Tree,
 }
 
 /// What a prune removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PruneStats {
-    /// Tree nodes deleted.
-    pub nodes: u64,
     /// Superseded values deleted.
     pub values: u64,
+    /// Roots of pruned versions deleted.
+    pub roots: u64,
 }
 
-/// A backend for the versioned state. Implementations must make [`StateStore::commit`] atomic:
-/// after a crash, either all of a version is there or none of it.
-pub trait StateStore: TreeReader + Send + Sync + 'static {
+/// Durable storage of the state's versions: values by key hash and version, and each version's
+/// root. Implementations must make [`StateStore::commit`] atomic: after a crash, either all of a
+/// version is there or none of it.
+pub trait StateStore: Send + Sync + 'static {
     /// The newest committed version, if any.
     fn latest_version(&self) -> Result<Option<Version>, StoreError>;
 
     /// The oldest version that can still be read (versions below were pruned).
     fn oldest_version(&self) -> Result<Option<Version>, StoreError>;
 
-    /// Writes a commit atomically. It must be for `latest_version() + 1`, or 0 on an empty store.
+    /// The root of `version`, if it is kept.
+    fn root(&self, version: Version) -> Result<Option<Hash>, StoreError>;
+
+    /// The value of `key` as of `version`: the newest write at or below it.
+    fn get(&self, key: &KeyHash, version: Version) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Visits every key that has a value as of `version`, in key-hash order.
+    fn scan(
+        &self,
+        version: Version,
+        visit: &mut dyn FnMut(&KeyHash, &[u8]),
+    ) -> Result<(), StoreError>;
+
+    /// Writes a version atomically. It must be `latest_version() + 1`, or 0 on an empty store.
     fn commit(&self, commit: &StateCommit) -> Result<(), StoreError>;
 
     /// Deletes what only versions below `keep_from` need. Reads at versions `>= keep_from` are
@@ -159,36 +147,70 @@ pub fn check_next_version(latest: Option<Version>, found: Version) -> Result<(),
     }
 }
 
-/// jmt (0.12) gives a version that changes nothing (an empty block) a copy of the previous root
-/// but does not mark the previous root stale, so pruning would never delete it: one node leaked
-/// per empty block. This marks it, as jmt itself does whenever a version replaces the root.
-fn mark_previous_root_stale(update: &mut TreeUpdateBatch, version: Version) {
-    let Some(previous) = version.checked_sub(1) else { return };
-    let stale = &mut update.stale_node_index_batch;
-    if stale.iter().all(|index| index.node_key.nibble_path().num_nibbles() != 0) {
-        let root_path: NibblePath = std::iter::empty().collect();
-        stale.insert(StaleNodeIndex {
-            stale_since_version: version,
-            node_key: NodeKey::new(previous, root_path),
-        });
+/// How much of the tree [`State`] keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateConfig {
+    /// How many recent versions' trees to keep for proofs (at least 1: the latest). They share
+    /// every node they have in common, so this costs only what the versions changed.
+    pub tree_versions: usize,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig { tree_versions: 64 }
     }
 }
 
 /// The state over a store: roots, reads, proofs and commits.
 pub struct State<S> {
     store: Arc<S>,
+    trees: Arc<RwLock<BTreeMap<Version, Tree>>>,
+    config: StateConfig,
 }
 
 impl<S> Clone for State<S> {
     fn clone(&self) -> Self {
-        State { store: Arc::clone(&self.store) }
+        State {
+            store: Arc::clone(&self.store),
+            trees: Arc::clone(&self.trees),
+            config: self.config,
+        }
     }
 }
 
+/// Builds the tree of `version` from the store and checks it against the stored root.
+fn rebuild<S: StateStore>(store: &S, version: Version) -> Result<Tree, StoreError> {
+    let mut pairs = Vec::new();
+    store.scan(version, &mut |key, value| pairs.push((*key, tree::value_hash(value))))?;
+    if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
+        return Err(StoreError::Corrupt(format!("scan of version {version} is not in key order")));
+    }
+    let tree = Tree::from_sorted(&pairs);
+    let stored = store
+        .root(version)?
+        .ok_or_else(|| StoreError::Corrupt(format!("no root stored for kept version {version}")))?;
+    if tree.root_hash() != stored {
+        return Err(StoreError::Corrupt(format!(
+            "values of version {version} hash to {}, but its stored root is {stored}",
+            tree.root_hash()
+        )));
+    }
+    Ok(tree)
+}
+
 impl<S: StateStore> State<S> {
-    /// The state in `store`.
-    pub fn new(store: Arc<S>) -> Self {
-        State { store }
+    /// Opens the state in `store`, rebuilding the latest version's tree and checking it.
+    pub fn open(store: Arc<S>) -> Result<Self, StoreError> {
+        Self::open_with(store, StateConfig::default())
+    }
+
+    /// [`State::open`] with a configuration.
+    pub fn open_with(store: Arc<S>, config: StateConfig) -> Result<Self, StoreError> {
+        let mut trees = BTreeMap::new();
+        if let Some(latest) = store.latest_version()? {
+            trees.insert(latest, rebuild(&*store, latest)?);
+        }
+        Ok(State { store, trees: Arc::new(RwLock::new(trees)), config })
     }
 
     /// The backend.
@@ -214,29 +236,42 @@ impl<S: StateStore> State<S> {
         }
     }
 
+    fn trees(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Version, Tree>> {
+        // Trees are replaced whole under the lock, never left half-written.
+        self.trees.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The root at `version`.
     pub fn root(&self, version: Version) -> Result<Hash, StoreError> {
         self.check_readable(version)?;
-        let root = Tree::new(&*self.store).get_root_hash(version)?;
-        Ok(Hash(root.0))
+        self.store.root(version)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("no root stored for kept version {version}"))
+        })
     }
 
     /// The value of `key` at `version`.
     pub fn get(&self, key: &[u8], version: Version) -> Result<Option<Vec<u8>>, StoreError> {
         self.check_readable(version)?;
-        Ok(self.store.get_value_option(version, key_hash(key))?)
+        self.store.get(&KeyHash::of(key), version)
     }
 
     /// The value of `key` at `version` with a proof of it (or of its absence) against the root
-    /// of that version.
+    /// of that version. Recent versions are proved from memory; older kept versions by rebuilding
+    /// their tree from the store, which costs time in proportion to the state's size.
     pub fn get_with_proof(
         &self,
         key: &[u8],
         version: Version,
     ) -> Result<(Option<Vec<u8>>, StateProof), StoreError> {
         self.check_readable(version)?;
-        let (value, proof) = Tree::new(&*self.store).get_with_proof(key_hash(key), version)?;
-        Ok((value, StateProof(proof)))
+        let key_hash = KeyHash::of(key);
+        let value = self.store.get(&key_hash, version)?;
+        let kept = self.trees().get(&version).cloned();
+        let tree = match kept {
+            Some(tree) => tree,
+            None => rebuild(&*self.store, version)?,
+        };
+        Ok((value, StateProof(tree.prove(&key_hash))))
     }
 
     /// A read view of `version`, for execution.
@@ -250,30 +285,60 @@ impl<S: StateStore> State<S> {
         Snapshot { store: Arc::clone(&self.store), version: None }
     }
 
-    /// Computes the tree update that applies `changes` on top of the latest version, making
-    /// `version`. Nothing is written until [`StateStore::commit`] (or [`State::commit`]).
+    /// Computes the root of applying `changes` on top of the latest version as `version`.
+    /// Nothing is written until [`State::commit`].
     pub fn prepare(
         &self,
         version: Version,
         changes: &StateChanges,
     ) -> Result<StateCommit, StoreError> {
-        check_next_version(self.store.latest_version()?, version)?;
-        let set = changes.iter().map(|(key, value)| (key_hash(key), value.clone()));
-        let (root, mut update) = Tree::new(&*self.store).put_value_set(set, version)?;
-        mark_previous_root_stale(&mut update, version);
-        Ok(StateCommit { version, root: Hash(root.0), update })
+        let latest = self.store.latest_version()?;
+        check_next_version(latest, version)?;
+        let mut writes: Vec<(KeyHash, Option<Vec<u8>>)> =
+            changes.iter().map(|(key, value)| (KeyHash::of(key), value.clone())).collect();
+        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let updates: Vec<tree::Update> = writes
+            .iter()
+            .map(|(key, value)| (*key, value.as_deref().map(tree::value_hash)))
+            .collect();
+        let base = match latest {
+            Some(latest) => self.trees().get(&latest).cloned().ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "the tree of the latest version {latest} is not loaded"
+                ))
+            })?,
+            None => Tree::empty(),
+        };
+        let tree = base.apply(&updates);
+        Ok(StateCommit { version, root: tree.root_hash(), writes, tree })
     }
 
-    /// Writes a prepared commit.
+    /// Makes a prepared commit durable and its tree the latest.
     pub fn commit(&self, commit: &StateCommit) -> Result<(), StoreError> {
-        self.store.commit(commit)
+        self.store.commit(commit)?;
+        let mut trees = self.trees.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        trees.insert(commit.version, commit.tree.clone());
+        let keep = self.config.tree_versions.max(1);
+        while trees.len() > keep {
+            trees.pop_first();
+        }
+        Ok(())
     }
 
-    /// Prepares and writes `changes` as `version`, returning the new root.
+    /// Prepares and commits `changes` as `version`, returning the new root.
     pub fn apply(&self, version: Version, changes: &StateChanges) -> Result<Hash, StoreError> {
         let commit = self.prepare(version, changes)?;
-        self.store.commit(&commit)?;
+        self.commit(&commit)?;
         Ok(commit.root)
+    }
+
+    /// Deletes what only versions below `keep_from` need (see [`StateStore::prune`]).
+    pub fn prune(&self, keep_from: Version) -> Result<PruneStats, StoreError> {
+        let stats = self.store.prune(keep_from)?;
+        let mut trees = self.trees.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let latest = trees.last_key_value().map(|(v, _)| *v);
+        trees.retain(|version, _| *version >= keep_from || Some(*version) == latest);
+        Ok(stats)
     }
 }
 
@@ -293,37 +358,32 @@ impl<S: StateStore> Snapshot<S> {
 impl<S: StateStore> StateRead for Snapshot<S> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self.version {
-            Some(version) => Ok(self.store.get_value_option(version, key_hash(key))?),
+            Some(version) => self.store.get(&KeyHash::of(key), version),
             None => Ok(None),
         }
     }
 }
 
-/// Why a proof does not verify.
-#[derive(Debug, thiserror::Error)]
-#[error("state proof does not verify: {0}")]
-pub struct ProofError(String);
-
 /// A proof that a key has a value, or has none, under a state root. It verifies with the root
 /// alone, so a light client can trust a single value without the database.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StateProof(jmt::proof::SparseMerkleProof<Blake3Hasher>);
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct StateProof(pub TreeProof);
 
 impl StateProof {
     /// Checks the proof for `key` having `value` (or no value) under `root`.
     pub fn verify(&self, root: Hash, key: &[u8], value: Option<&[u8]>) -> Result<(), ProofError> {
-        self.0
-            .verify(RootHash(root.0), key_hash(key), value)
-            .map_err(|e| ProofError(format!("{e:#}")))
+        let value_hash = value.map(tree::value_hash);
+        self.0.verify(&root, &KeyHash::of(key), value_hash.as_ref())
     }
 
-    /// The proof's canonical bytes (borsh, as jmt defines it).
+    /// The proof's canonical bytes (SCALE).
     pub fn to_bytes(&self) -> Vec<u8> {
-        borsh::to_vec(&self.0).unwrap_or_default()
+        self.encode()
     }
 
     /// Reads a proof from bytes made by [`StateProof::to_bytes`].
-    pub fn from_bytes(bytes: &[u8]) -> Result<StateProof, ProofError> {
-        borsh::from_slice(bytes).map(StateProof).map_err(|e| ProofError(e.to_string()))
+    pub fn from_bytes(mut bytes: &[u8]) -> Result<StateProof, parity_scale_codec::Error> {
+        use parity_scale_codec::DecodeAll;
+        StateProof::decode_all(&mut bytes)
     }
 }

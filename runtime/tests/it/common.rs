@@ -51,7 +51,7 @@ impl Chain<MemoryStore> {
 
 impl<S: StateStore> Chain<S> {
     pub fn with_store(store: Arc<S>, vm: VmConfig) -> Self {
-        let state = State::new(store);
+        let state = State::open(store).expect("state opens");
         let runtime = Runtime::new(CHAIN_ID, vm).expect("engine");
         if state.latest_version().unwrap().is_none() {
             let genesis = Runtime::genesis(&spec(4)).expect("genesis");
