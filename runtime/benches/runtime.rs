@@ -9,14 +9,46 @@ mod common;
 use std::sync::Arc;
 
 use altan_primitives::{Action, Address, ExecutionStatus, SignedTransaction, Transaction};
-use altan_runtime::exec::BlockContext;
-use altan_runtime::state::{Account, MemoryStore, State, StateChanges, StateKey};
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use altan_runtime::exec::{BlockContext, Runtime};
+use altan_runtime::state::{Account, MemoryStore, Snapshot, State, StateChanges, StateKey};
+use criterion::measurement::WallTime;
+use criterion::{
+    BatchSize, BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main,
+};
 use parity_scale_codec::Encode;
 
 use common::*;
 
 const BLOCK: usize = 1_000;
+
+/// Benchmarks applying `txs` as one block on `parent`: with `sender` given, as the mempool
+/// would after checking signatures; without, recovering each sender.
+fn bench_block(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    runtime: &Runtime,
+    parent: &Arc<Snapshot<MemoryStore>>,
+    context: &BlockContext,
+    txs: &[SignedTransaction],
+    sender: Option<Address>,
+) {
+    group.bench_function(name, |b| {
+        b.iter_batched(
+            || runtime.begin_block(parent.clone(), context.clone()),
+            |mut executor| {
+                for tx in txs {
+                    match sender {
+                        Some(sender) => executor.apply_recovered(tx, sender),
+                        None => executor.apply(tx),
+                    }
+                    .expect("valid");
+                }
+                executor.finish()
+            },
+            BatchSize::PerIteration,
+        )
+    });
+}
 
 fn transfers(c: &mut Criterion) {
     let mut chain = Chain::new();
@@ -61,30 +93,16 @@ fn transfers(c: &mut Criterion) {
     let mut group = c.benchmark_group("token_transfer");
     group.throughput(Throughput::Elements(BLOCK as u64));
     group.sample_size(20);
-    group.bench_function("without_signature", |b| {
-        b.iter_batched(
-            || chain.runtime.begin_block(parent.clone(), context.clone()),
-            |mut executor| {
-                for tx in &txs {
-                    executor.apply_recovered(tx, sender).expect("valid");
-                }
-                executor.finish()
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    group.bench_function("with_signature", |b| {
-        b.iter_batched(
-            || chain.runtime.begin_block(parent.clone(), context.clone()),
-            |mut executor| {
-                for tx in &txs {
-                    executor.apply(tx).expect("valid");
-                }
-                executor.finish()
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    bench_block(
+        &mut group,
+        "without_signature",
+        &chain.runtime,
+        &parent,
+        &context,
+        &txs,
+        Some(sender),
+    );
+    bench_block(&mut group, "with_signature", &chain.runtime, &parent, &context, &txs, None);
     group.finish();
 }
 
@@ -115,18 +133,15 @@ fn native_transfers(c: &mut Criterion) {
     let mut group = c.benchmark_group("native_transfer");
     group.throughput(Throughput::Elements(BLOCK as u64));
     group.sample_size(20);
-    group.bench_function("without_signature", |b| {
-        b.iter_batched(
-            || chain.runtime.begin_block(parent.clone(), context.clone()),
-            |mut executor| {
-                for tx in &txs {
-                    executor.apply_recovered(tx, sender).expect("valid");
-                }
-                executor.finish()
-            },
-            BatchSize::PerIteration,
-        )
-    });
+    bench_block(
+        &mut group,
+        "without_signature",
+        &chain.runtime,
+        &parent,
+        &context,
+        &txs,
+        Some(sender),
+    );
     group.finish();
 }
 

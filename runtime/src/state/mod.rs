@@ -296,7 +296,7 @@ impl<S: StateStore> State<S> {
         check_next_version(latest, version)?;
         let mut writes: Vec<(KeyHash, Option<Vec<u8>>)> =
             changes.iter().map(|(key, value)| (KeyHash::of(key), value.clone())).collect();
-        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        writes.sort_unstable_by_key(|(key, _)| *key);
         let updates: Vec<tree::Update> = writes
             .iter()
             .map(|(key, value)| (*key, value.as_deref().map(tree::value_hash)))

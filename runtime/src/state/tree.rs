@@ -41,7 +41,7 @@ impl KeyHash {
     /// The nibble at `depth` (0 is the high half of the first byte).
     fn nibble(&self, depth: usize) -> usize {
         let byte = self.0[depth / 2];
-        usize::from(if depth % 2 == 0 { byte >> 4 } else { byte & 0x0f })
+        usize::from(if depth.is_multiple_of(2) { byte >> 4 } else { byte & 0x0f })
     }
 }
 
@@ -191,10 +191,11 @@ fn update(node: Option<&Node>, depth: usize, updates: &[Update]) -> Option<Node>
             if leaf_pending {
                 pairs.push((leaf.key, leaf.value_hash));
             }
-            if let [(key, value_hash)] = pairs.as_slice() {
-                if *key == leaf.key && *value_hash == leaf.value_hash {
-                    return Some(Node::Leaf(Arc::clone(leaf)));
-                }
+            if let [(key, value_hash)] = pairs.as_slice()
+                && *key == leaf.key
+                && *value_hash == leaf.value_hash
+            {
+                return Some(Node::Leaf(Arc::clone(leaf)));
             }
             build(depth, &pairs)
         }

@@ -279,6 +279,20 @@ fn len_i32(len: usize) -> i32 {
     i32::try_from(len).unwrap_or(i32::MAX)
 }
 
+/// Hashes `len` bytes at `ptr` with `hash` and writes the 32-byte digest at `out`.
+fn hash_into(
+    mut cx: Cx<'_>,
+    ptr: i32,
+    len: i32,
+    out: i32,
+    hash: fn(&[u8]) -> [u8; 32],
+) -> wasmtime::Result<()> {
+    let price = gas::cost(gas::HASH, gas::HASH_BYTE, len as u32 as usize);
+    charge(&mut cx, gas::HOST_CALL.saturating_add(price))?;
+    let data = read(&mut cx, ptr, len, gas::MAX_INPUT)?;
+    write(&mut cx, out, &hash(&data))
+}
+
 /// Defines the host functions.
 pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let m = HOST_MODULE;
@@ -484,38 +498,12 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Ok(if store_result(&mut cx, moved)? { 0 } else { 1 })
         },
     )?;
-    linker.func_wrap(
-        m,
-        "blake3",
-        |mut cx: Cx<'_>, ptr: i32, len: i32, out: i32| -> wasmtime::Result<()> {
-            charge(
-                &mut cx,
-                gas::HOST_CALL.saturating_add(gas::cost(
-                    gas::HASH,
-                    gas::HASH_BYTE,
-                    len as u32 as usize,
-                )),
-            )?;
-            let data = read(&mut cx, ptr, len, gas::MAX_INPUT)?;
-            write(&mut cx, out, blake3(&data).as_bytes())
-        },
-    )?;
-    linker.func_wrap(
-        m,
-        "keccak256",
-        |mut cx: Cx<'_>, ptr: i32, len: i32, out: i32| -> wasmtime::Result<()> {
-            charge(
-                &mut cx,
-                gas::HOST_CALL.saturating_add(gas::cost(
-                    gas::HASH,
-                    gas::HASH_BYTE,
-                    len as u32 as usize,
-                )),
-            )?;
-            let data = read(&mut cx, ptr, len, gas::MAX_INPUT)?;
-            write(&mut cx, out, &keccak256(&data))
-        },
-    )?;
+    linker.func_wrap(m, "blake3", |cx: Cx<'_>, ptr: i32, len: i32, out: i32| {
+        hash_into(cx, ptr, len, out, |data| *blake3(data).as_bytes())
+    })?;
+    linker.func_wrap(m, "keccak256", |cx: Cx<'_>, ptr: i32, len: i32, out: i32| {
+        hash_into(cx, ptr, len, out, keccak256)
+    })?;
     linker.func_wrap(
         m,
         "recover",
