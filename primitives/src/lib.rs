@@ -19,6 +19,7 @@ mod chain_spec;
 mod consensus;
 mod crypto;
 mod hash;
+pub mod limits;
 pub mod merkle;
 mod transaction;
 

@@ -8,6 +8,12 @@
 
 use altan_primitives::Gas;
 
+// The limits a contract can run into are shared with the SDK's test environment.
+pub use altan_primitives::limits::{
+    MAX_CALL_DEPTH, MAX_EVENT_DATA, MAX_EVENTS, MAX_INPUT, MAX_OUTPUT, MAX_STORAGE_KEY,
+    MAX_STORAGE_VALUE, MAX_TOPICS,
+};
+
 /// Every transaction: signature recovery, nonce and balance checks, receipt.
 pub const TX_BASE: Gas = 5_000;
 /// Per byte of the encoded transaction (bandwidth, block space).
@@ -67,26 +73,10 @@ pub const MAX_ITEMS: u32 = 1_024;
 pub const MAX_MEMORY_BYTES: usize = 4 * 1024 * 1024;
 /// The most linear memory all the instances of one transaction may hold together.
 pub const MAX_TX_MEMORY_BYTES: usize = 32 * 1024 * 1024;
-/// The most contract calls nested in one transaction, the outermost included.
-pub const MAX_CALL_DEPTH: usize = 32;
 /// The most contract instances one transaction may create (each call creates one).
 pub const MAX_INSTANCES: usize = 64;
 /// The native stack that Wasm code of one transaction may use, across all nested calls.
 pub const MAX_WASM_STACK: usize = 512 * 1024;
-/// The largest input a contract call may carry.
-pub const MAX_INPUT: usize = 128 * 1024;
-/// The largest output or revert data.
-pub const MAX_OUTPUT: usize = 64 * 1024;
-/// The largest storage key.
-pub const MAX_STORAGE_KEY: usize = 256;
-/// The largest storage value.
-pub const MAX_STORAGE_VALUE: usize = 64 * 1024;
-/// The most topics of one event.
-pub const MAX_TOPICS: usize = 4;
-/// The most data of one event.
-pub const MAX_EVENT_DATA: usize = 16 * 1024;
-/// The most events one transaction may emit.
-pub const MAX_EVENTS: usize = 256;
 
 /// `base + per_byte * bytes`, saturating: an absurd size costs more gas than any limit allows.
 pub fn cost(base: Gas, per_byte: Gas, bytes: usize) -> Gas {
