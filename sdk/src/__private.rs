@@ -1,0 +1,79 @@
+//! What `#[contract]` generates calls into. Not a public API: it may change with the macros.
+
+pub use alloc::string::String;
+pub use alloc::vec::Vec;
+
+use altan_primitives::Hash;
+use parity_scale_codec::{Decode, DecodeAll, Encode};
+
+use crate::env;
+use crate::error::{ContractError, Revert};
+
+/// The revert codes the SDK itself uses, above any contract's own.
+pub mod codes {
+    /// The input does not start with a known method selector.
+    pub const UNKNOWN_SELECTOR: u32 = 0xffff_0001;
+    /// The arguments do not decode as the method's parameters.
+    pub const BAD_ARGUMENTS: u32 = 0xffff_0002;
+    /// Value was sent to a method that is not payable.
+    pub const NOT_PAYABLE: u32 = 0xffff_0003;
+}
+
+fn sdk_revert(code: u32, message: &str) -> ! {
+    env::revert(&Revert { code, message: message.into() })
+}
+
+/// Reverts: no method has this selector.
+pub fn unknown_selector() -> ! {
+    sdk_revert(codes::UNKNOWN_SELECTOR, "unknown method selector")
+}
+
+/// Reverts if the call carries value (for methods not marked `#[payable]`).
+pub fn non_payable() {
+    if env::value() != 0 {
+        sdk_revert(codes::NOT_PAYABLE, "method is not payable")
+    }
+}
+
+/// Decodes a method's arguments (a tuple), reverting if they do not decode exactly.
+pub fn decode_args<T: Decode>(input: &[u8]) -> T {
+    T::decode_all(&mut &input[..])
+        .unwrap_or_else(|_| sdk_revert(codes::BAD_ARGUMENTS, "arguments do not decode"))
+}
+
+/// Returns a method's value.
+pub fn finish_value<T: Encode>(value: &T) {
+    let bytes = value.encode();
+    if !bytes.is_empty() {
+        env::set_output(&bytes);
+    }
+}
+
+/// Returns a method's `Ok` value, or reverts with its error.
+pub fn finish_result<T: Encode, E: ContractError>(result: Result<T, E>) {
+    match result {
+        Ok(value) => finish_value(&value),
+        Err(error) => env::revert(&error),
+    }
+}
+
+/// A topic from an indexed event field: its encoding padded to 32 bytes, or its blake3 hash when
+/// longer.
+pub fn topic<T: Encode>(value: &T) -> Hash {
+    let bytes = value.encode();
+    if bytes.len() <= 32 {
+        let mut topic = [0; 32];
+        topic[..bytes.len()].copy_from_slice(&bytes);
+        Hash(topic)
+    } else {
+        env::blake3(&bytes)
+    }
+}
+
+/// Builds call input: the selector and the encoded arguments.
+pub fn call_input<A: Encode>(selector: [u8; 4], args: &A) -> Vec<u8> {
+    let mut input = Vec::with_capacity(4usize.saturating_add(args.size_hint()));
+    input.extend_from_slice(&selector);
+    args.encode_to(&mut input);
+    input
+}

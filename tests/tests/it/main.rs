@@ -1,0 +1,4 @@
+//! The example contracts, compiled to Wasm, on the real runtime.
+#![allow(clippy::arithmetic_side_effects, missing_docs)]
+
+mod contracts;
