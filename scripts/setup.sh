@@ -5,8 +5,9 @@ set -euo pipefail
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# Debian packages: a C++ compiler for rocksdb's bundled sources, libclang for its bindings.
-packages=(g++ libclang-dev)
+# Debian packages: a C++ compiler for rocksdb's bundled sources, libclang for its bindings,
+# binaryen for wasm-opt (contract builds).
+packages=(g++ libclang-dev binaryen)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -2,22 +2,13 @@
 
 pub use alloc::string::String;
 pub use alloc::vec::Vec;
-
-use altan_primitives::Hash;
+pub use altan_primitives::Hash;
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 
 use crate::env;
 use crate::error::{ContractError, Revert};
 
-/// The revert codes the SDK itself uses, above any contract's own.
-pub mod codes {
-    /// The input does not start with a known method selector.
-    pub const UNKNOWN_SELECTOR: u32 = 0xffff_0001;
-    /// The arguments do not decode as the method's parameters.
-    pub const BAD_ARGUMENTS: u32 = 0xffff_0002;
-    /// Value was sent to a method that is not payable.
-    pub const NOT_PAYABLE: u32 = 0xffff_0003;
-}
+use crate::codes;
 
 fn sdk_revert(code: u32, message: &str) -> ! {
     env::revert(&Revert { code, message: message.into() })
@@ -68,12 +59,4 @@ pub fn topic<T: Encode>(value: &T) -> Hash {
     } else {
         env::blake3(&bytes)
     }
-}
-
-/// Builds call input: the selector and the encoded arguments.
-pub fn call_input<A: Encode>(selector: [u8; 4], args: &A) -> Vec<u8> {
-    let mut input = Vec::with_capacity(4usize.saturating_add(args.size_hint()));
-    input.extend_from_slice(&selector);
-    args.encode_to(&mut input);
-    input
 }

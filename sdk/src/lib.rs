@@ -46,6 +46,24 @@ pub use event::{Event, emit};
 pub use parity_scale_codec::{self as codec, Decode, Encode};
 pub use storage::{Lazy, Mapping};
 
+/// The revert codes the SDK itself uses, above any contract's own.
+pub mod codes {
+    /// The input does not start with a known method selector.
+    pub const UNKNOWN_SELECTOR: u32 = 0xffff_0001;
+    /// The arguments do not decode as the method's parameters.
+    pub const BAD_ARGUMENTS: u32 = 0xffff_0002;
+    /// Value was sent to a method that is not payable.
+    pub const NOT_PAYABLE: u32 = 0xffff_0003;
+}
+
+/// The input of a call to the method with `selector` and `args` (a tuple of the arguments).
+pub fn call_input<A: Encode>(selector: [u8; 4], args: &A) -> alloc::vec::Vec<u8> {
+    let mut input = alloc::vec::Vec::with_capacity(4usize.saturating_add(args.size_hint()));
+    input.extend_from_slice(&selector);
+    args.encode_to(&mut input);
+    input
+}
+
 /// The method selector of `name`: the first four bytes of its blake3 hash.
 pub fn selector(name: &str) -> [u8; 4] {
     let hash = altan_primitives::blake3(name.as_bytes());

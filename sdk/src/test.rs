@@ -65,6 +65,17 @@ pub enum CallError {
     Failed(Failure),
 }
 
+impl CallError {
+    /// The contract's [`crate::Revert`], if it reverted with one.
+    pub fn revert(&self) -> Option<crate::Revert> {
+        use parity_scale_codec::DecodeAll;
+        match self {
+            CallError::Reverted(data) => crate::Revert::decode_all(&mut data.as_slice()).ok(),
+            CallError::Failed(_) => None,
+        }
+    }
+}
+
 pub(crate) struct RevertSignal(pub(crate) Vec<u8>);
 pub(crate) struct FailSignal(pub(crate) Failure);
 
@@ -321,6 +332,16 @@ impl TestChain {
         let mut state = self.state.borrow_mut();
         state.height = height;
         state.time_ms = time_ms;
+    }
+
+    /// The block height contracts see.
+    pub fn block_height(&self) -> u64 {
+        self.state.borrow().height
+    }
+
+    /// The block time (ms) contracts see.
+    pub fn block_time(&self) -> u64 {
+        self.state.borrow().time_ms
     }
 
     /// Advances the block height by `blocks` and the time by `ms`.

@@ -34,7 +34,7 @@ pub fn account(i: u8) -> Address {
 
 /// The input of a call to `method` with `args` (a tuple).
 pub fn call_input(method: &str, args: impl Encode) -> Vec<u8> {
-    altan_sdk::__private::call_input(altan_sdk::selector(method), &args)
+    altan_sdk::call_input(altan_sdk::selector(method), &args)
 }
 
 /// A test chain.

@@ -85,7 +85,7 @@ mod tests {
         assert_eq!(counter.reset(), Ok(()));
         assert_eq!(counter.get(), Ok(0));
         // Value sent to a method that is not payable reverts.
-        let input = altan_sdk::__private::call_input(altan_sdk::selector("get"), &());
+        let input = altan_sdk::call_input(altan_sdk::selector("get"), &());
         assert!(matches!(
             chain.call(owner, counter.address(), 1, input),
             Err(CallError::Reverted(_))

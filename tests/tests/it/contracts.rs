@@ -65,12 +65,12 @@ fn sdk_rules_hold_on_chain() {
     let token = deploy_token(&mut chain, 10);
     // Value sent to a method that is not payable.
     let receipt = chain.call(0, token, "balance_of", (account(0),), 5);
-    assert_eq!(revert_of(&receipt).code, altan_sdk::__private::codes::NOT_PAYABLE);
+    assert_eq!(revert_of(&receipt).code, altan_sdk::codes::NOT_PAYABLE);
     // An unknown selector, and arguments that do not decode.
     let receipt = chain.call(0, token, "mint", (account(0),), 0);
-    assert_eq!(revert_of(&receipt).code, altan_sdk::__private::codes::UNKNOWN_SELECTOR);
+    assert_eq!(revert_of(&receipt).code, altan_sdk::codes::UNKNOWN_SELECTOR);
     let receipt = chain.call(0, token, "transfer", (account(1),), 0);
-    assert_eq!(revert_of(&receipt).code, altan_sdk::__private::codes::BAD_ARGUMENTS);
+    assert_eq!(revert_of(&receipt).code, altan_sdk::codes::BAD_ARGUMENTS);
     // Read-only methods run without a transaction.
     assert_eq!(chain.query_ok::<u128>(token, "total_supply", ()), 10);
 }
