@@ -17,6 +17,10 @@ pub struct Revert {
 /// A contract's error type. Returning `Err(e)` from a contract method reverts the call with
 /// `Revert { code: e.code(), message: e.message() }`.
 pub trait ContractError {
+    /// The error type's description (each variant's code, name and message) as JSON, as embedded
+    /// in the contract's `altan.errors` custom section.
+    const INTERFACE: &'static str;
+
     /// The code clients match on.
     fn code(&self) -> u32;
     /// A message for people.
@@ -29,6 +33,8 @@ pub trait ContractError {
 }
 
 impl ContractError for Revert {
+    const INTERFACE: &'static str = "";
+
     fn code(&self) -> u32 {
         self.code
     }

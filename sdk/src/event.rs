@@ -10,6 +10,10 @@ use crate::env;
 /// An event type. `#[derive(Event)]` implements it: the first topic is blake3 of the event's
 /// name, then one topic per `#[topic]` field; the data is the SCALE encoding of the whole event.
 pub trait Event: Encode {
+    /// The event's description (name, signature hash, fields and which are topics) as JSON, as
+    /// embedded in the contract's `altan.events` custom section.
+    const INTERFACE: &'static str;
+
     /// The event's topics.
     fn topics(&self) -> Vec<Hash>;
 }

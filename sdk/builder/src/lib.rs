@@ -5,7 +5,7 @@
 //! binaryen's `wasm-opt -Oz` over it, checks the result against the runtime's deploy-time
 //! validation (with the `validate` feature), and writes `<name>.wasm` to the output directory.
 //! The same sources with the same toolchain and binaryen give the same bytes, hence the same code
-//! hash: no timestamps or paths end up in the module.
+//! hash, on any machine: source paths are remapped and no timestamps end up in the module.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -81,7 +81,8 @@ const WASM_OPT_FEATURES: &[&str] = &[
     "--enable-reference-types",
 ];
 
-fn package_name(manifest: &Path) -> Result<String, BuildError> {
+/// The package's name and its workspace's root.
+fn package(manifest: &Path) -> Result<(String, PathBuf), BuildError> {
     let output = Command::new(cargo())
         .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
         .arg(manifest)
@@ -94,14 +95,37 @@ fn package_name(manifest: &Path) -> Result<String, BuildError> {
         .map_err(|e| BuildError::Failed(format!("cargo metadata: {e}")))?;
     let manifest =
         std::fs::canonicalize(manifest).map_err(|e| BuildError::Io(manifest.to_path_buf(), e))?;
-    metadata["packages"]
+    let name = metadata["packages"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|p| p["manifest_path"].as_str().map(Path::new) == Some(manifest.as_path()))
         .and_then(|p| p["name"].as_str())
         .map(str::to_owned)
-        .ok_or_else(|| BuildError::Failed(format!("no package in {}", manifest.display())))
+        .ok_or_else(|| BuildError::Failed(format!("no package in {}", manifest.display())))?;
+    let root = metadata["workspace_root"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| BuildError::Failed("cargo metadata has no workspace_root".into()))?;
+    Ok((name, root))
+}
+
+/// The flags of the Wasm build. Source paths (the workspace, cargo's registry) are remapped, so
+/// that panic locations compiled into the module do not depend on where the sources sit: two
+/// machines build the same bytes. The stack size matches `.cargo/config.toml`, which these flags
+/// replace.
+fn rustflags(workspace_root: &Path) -> String {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let mut flags = vec![
+        "-Clink-arg=-zstack-size=65536".to_owned(),
+        format!("--remap-path-prefix={}=/src", workspace_root.display()),
+    ];
+    if let Some(cargo_home) = cargo_home {
+        flags.push(format!("--remap-path-prefix={}=/cargo", cargo_home.display()));
+    }
+    flags.join("\u{1f}")
 }
 
 fn cargo() -> String {
@@ -111,7 +135,7 @@ fn cargo() -> String {
 /// Builds the contract crate in `dir`.
 pub fn build(dir: &Path, options: &Options) -> Result<Built, BuildError> {
     let manifest = dir.join("Cargo.toml");
-    let name = package_name(&manifest)?;
+    let (name, workspace_root) = package(&manifest)?;
     let mut command = Command::new(cargo());
     command
         .args([
@@ -127,13 +151,12 @@ pub fn build(dir: &Path, options: &Options) -> Result<Built, BuildError> {
         .arg(&manifest)
         .arg("--target-dir")
         .arg(&options.target_dir);
-    // A build script calling this inherits flags meant for the host build; the Wasm build must
-    // not see them.
-    for variable in
-        ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_MAKEFLAGS"]
-    {
+    // A build script calling this inherits flags meant for the host build; the Wasm build gets
+    // its own.
+    for variable in ["RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_MAKEFLAGS"] {
         command.env_remove(variable);
     }
+    command.env("CARGO_ENCODED_RUSTFLAGS", rustflags(&workspace_root));
     let status = command.status().map_err(|e| BuildError::Spawn("cargo build", e))?;
     if !status.success() {
         return Err(BuildError::Failed(format!("cargo build of {name} failed")));

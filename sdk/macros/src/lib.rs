@@ -441,6 +441,22 @@ fn methods(attr: Tokens, mut item: ItemImpl) -> syn::Result<Tokens> {
     })
 }
 
+/// A static holding `json` and a newline in the custom section `section` of the contract's Wasm.
+/// The linker concatenates same-named sections, so each event or error type adds one line.
+fn interface_section(section: &str, ident: &syn::Ident, json: &str) -> Tokens {
+    let mut bytes = json.as_bytes().to_vec();
+    bytes.push(b'\n');
+    let len = bytes.len();
+    let literal = syn::LitByteStr::new(&bytes, Span::call_site());
+    quote! {
+        #[cfg(all(target_arch = "wasm32", not(feature = "as-dependency")))]
+        #[allow(unsafe_code, non_upper_case_globals)]
+        #[used]
+        #[unsafe(link_section = #section)]
+        static #ident: [u8; #len] = *#literal;
+    }
+}
+
 /// Implements `altan_sdk::Event`: topic 0 is blake3 of the type's name, then one topic per field
 /// marked `#[topic]`; the data is the SCALE encoding of the whole value (derive `Encode` too).
 #[proc_macro_derive(Event, attributes(topic))]
@@ -457,8 +473,17 @@ fn event(input: DeriveInput) -> syn::Result<Tokens> {
     let signature = blake3::hash(name.to_string().as_bytes());
     let signature = signature.as_bytes().iter();
     let mut topics = Vec::new();
+    let mut fields_json = Vec::new();
     for (index, field) in data.fields.iter().enumerate() {
-        if field.attrs.iter().any(|a| a.path().is_ident("topic")) {
+        let is_topic = field.attrs.iter().any(|a| a.path().is_ident("topic"));
+        let field_name =
+            field.ident.as_ref().map_or_else(|| index.to_string(), ToString::to_string);
+        fields_json.push(format!(
+            "{{\"name\":{},\"type\":{},\"topic\":{is_topic}}}",
+            json_string(&field_name),
+            json_string(&type_name(&field.ty))
+        ));
+        if is_topic {
             let member = match &field.ident {
                 Some(ident) => quote!(#ident),
                 None => {
@@ -475,8 +500,21 @@ fn event(input: DeriveInput) -> syn::Result<Tokens> {
             "at most three #[topic] fields (four topics with the name)",
         ));
     }
+    let hash = blake3::hash(name.to_string().as_bytes());
+    let signature_hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let interface = format!(
+        "{{\"name\":{},\"signature\":\"0x{signature_hex}\",\"fields\":[{}]}}",
+        json_string(&name.to_string()),
+        fields_json.join(",")
+    );
+    let section =
+        interface_section("altan.events", &format_ident!("__ALTAN_EVENT_{}", name), &interface);
     Ok(quote! {
+        #section
+
         impl ::altan_sdk::Event for #name {
+            const INTERFACE: &'static str = #interface;
+
             fn topics(&self) -> ::altan_sdk::__private::Vec<::altan_sdk::Hash> {
                 let mut topics = ::altan_sdk::__private::Vec::new();
                 topics.push(::altan_sdk::Hash([#(#signature),*]));
@@ -502,6 +540,7 @@ fn contract_error(input: DeriveInput) -> syn::Result<Tokens> {
     let name = &input.ident;
     let mut codes = Vec::new();
     let mut messages = Vec::new();
+    let mut variants_json = Vec::new();
     for (index, variant) in data.variants.iter().enumerate() {
         let ident = &variant.ident;
         let pattern = match &variant.fields {
@@ -516,11 +555,27 @@ fn contract_error(input: DeriveInput) -> syn::Result<Tokens> {
             }
         }
         let code = index as u32;
+        variants_json.push(format!(
+            "{{\"code\":{code},\"name\":{},\"message\":{}}}",
+            json_string(&ident.to_string()),
+            json_string(&message)
+        ));
         codes.push(quote!(#pattern => #code));
         messages.push(quote!(#pattern => #message));
     }
+    let interface = format!(
+        "{{\"name\":{},\"variants\":[{}]}}",
+        json_string(&name.to_string()),
+        variants_json.join(",")
+    );
+    let section =
+        interface_section("altan.errors", &format_ident!("__ALTAN_ERROR_{}", name), &interface);
     Ok(quote! {
+        #section
+
         impl ::altan_sdk::ContractError for #name {
+            const INTERFACE: &'static str = #interface;
+
             fn code(&self) -> u32 {
                 match self { #(#codes,)* }
             }

@@ -20,6 +20,45 @@ fn every_contract_passes_validation_and_embeds_its_interface() {
     );
 }
 
+#[test]
+fn events_and_errors_are_described_in_the_wasm() {
+    use altan_sdk::ContractError;
+    let code = wasm::get("token");
+    let events =
+        std::str::from_utf8(custom_section(code, "altan.events").expect("events section")).unwrap();
+    let mut lines: Vec<&str> = events.lines().collect();
+    lines.sort();
+    let mut expected =
+        vec![<token::Transfer as Event>::INTERFACE, <token::Approval as Event>::INTERFACE];
+    expected.sort();
+    assert_eq!(lines, expected);
+    assert!(
+        token::Transfer::INTERFACE
+            .contains("\"name\":\"from\",\"type\":\"Address\",\"topic\":true")
+    );
+    let errors =
+        std::str::from_utf8(custom_section(code, "altan.errors").expect("errors section")).unwrap();
+    assert_eq!(errors.trim_end(), <token::Error as ContractError>::INTERFACE);
+    assert!(errors.contains(
+        "{\"code\":1,\"name\":\"InsufficientAllowance\",\"message\":\"insufficient allowance\"}"
+    ));
+}
+
+#[test]
+fn the_same_sources_build_to_the_same_bytes() {
+    // A second build from scratch, in a target directory of its own, must match the build
+    // script's byte for byte: no paths, times or randomness reach the module.
+    let target = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let options = altan_contract_builder::Options {
+        target_dir: target.path().join("target"),
+        out_dir: target.path().join("out"),
+    };
+    let built = altan_contract_builder::build(&root.join("contracts/counter"), &options).unwrap();
+    assert_eq!(std::fs::read(&built.wasm).unwrap(), wasm::get("counter"));
+    assert_eq!(built.code_hash, *altan_primitives::blake3(wasm::get("counter")).as_bytes());
+}
+
 fn deploy_token(chain: &mut Chain, supply: u128) -> Address {
     chain.deploy_ok(
         0,
