@@ -172,7 +172,7 @@ unsafe impl GlobalAlloc for Bump {
         let mut end = self.end.load(Ordering::Relaxed);
         if end == 0 {
             // First allocation: the heap starts where the module's memory ends.
-            end = core::arch::wasm32::memory_size(0) * PAGE;
+            end = core::arch::wasm32::memory_size(0).saturating_mul(PAGE);
             next = end;
         }
         let Some(start) = next.checked_next_multiple_of(layout.align()) else {
@@ -180,11 +180,11 @@ unsafe impl GlobalAlloc for Bump {
         };
         let Some(stop) = start.checked_add(layout.size()) else { return core::ptr::null_mut() };
         if stop > end {
-            let pages = (stop - end).div_ceil(PAGE);
+            let pages = stop.saturating_sub(end).div_ceil(PAGE);
             if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
                 return core::ptr::null_mut();
             }
-            end += pages * PAGE;
+            end = end.saturating_add(pages.saturating_mul(PAGE));
         }
         self.next.store(stop, Ordering::Relaxed);
         self.end.store(end, Ordering::Relaxed);

@@ -153,7 +153,17 @@ pub fn build(dir: &Path, options: &Options) -> Result<Built, BuildError> {
         .arg(&options.target_dir);
     // A build script calling this inherits flags meant for the host build; the Wasm build gets
     // its own.
-    for variable in ["RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_MAKEFLAGS"] {
+    // Under `cargo clippy` the outer build also passes its wrapper, which would lint the
+    // contract's dependencies for wasm32 instead of building them.
+    for variable in [
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_MAKEFLAGS",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CLIPPY_ARGS",
+        "CLIPPY_CONF_DIR",
+    ] {
         command.env_remove(variable);
     }
     command.env("CARGO_ENCODED_RUSTFLAGS", rustflags(&workspace_root));

@@ -2,3 +2,6 @@
 #![allow(clippy::arithmetic_side_effects, missing_docs)]
 
 mod contracts;
+mod escrow;
+mod multisig;
+mod nft;
