@@ -1,25 +1,26 @@
-//! Benchmarks of the rocksdb state.
+//! Benchmarks of the state on rocksdb.
 //!
-//! - `commit_10k_keys`: a block of 10,000 fresh random 32-byte keys with 100-byte values,
-//!   prepared and committed (one synced batch) on a tree that already holds 100,000 keys and
-//!   grows with every iteration; against a plain synced rocksdb `WriteBatch` of the same keys
-//!   and values into a database that also starts with 100,000 keys. Throughput in keys.
-//!   `merklized_rocksdb_write_only` times the commit of an already prepared block: the storage's
-//!   share.
+//! - `commit_10k_keys`: a block of 10,000 fresh random 32-byte keys with 100-byte values through
+//!   `State<RocksStore>` (`prepare`, then `commit`: one synced batch) on a state that starts with
+//!   100,000 keys and grows with every iteration, against a plain synced rocksdb `WriteBatch` of
+//!   the same keys and values into a database that also starts with 100,000 keys. Throughput in
+//!   keys. `merklized_prepare_only` and `merklized_commit_only` split the first into the root
+//!   computation (in memory, in the runtime) and the store's write.
+//! - Before those, the same comparison timed by hand, alternating the two on every round, so that
+//!   both see the same machine at the same moment; it prints keys/s of both and their ratio.
 //! - `state_root_10k_accounts`: `State::prepare` alone (the root computation, nothing written)
-//!   for a block that updates 10,000 of 100,000 accounts, on `MemoryStore` and on `RocksStore`;
-//!   and, for comparison, jmt's batch insertion on `MemoryStore`.
+//!   for a block that updates 10,000 of 100,000 accounts, on `MemoryStore` and on `RocksStore`.
 //!
 //! Run: `cargo bench -p altan-storage --bench commit -- --warm-up-time 1 --measurement-time 5`
 #![allow(clippy::arithmetic_side_effects, clippy::print_stdout, missing_docs)]
 
 use std::cell::Cell;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use altan_primitives::Address;
 use altan_runtime::state::{
-    Account, Blake3Hasher, MemoryStore, State, StateChanges, StateKey, StateStore, Version,
-    key_hash,
+    Account, MemoryStore, State, StateChanges, StateKey, StateStore, Version,
 };
 use altan_storage::rocksdb::{DB, DBCompressionType, Options, WriteBatch, WriteOptions};
 use altan_storage::{RocksStore, StoreOptions};
@@ -29,6 +30,8 @@ use parity_scale_codec::Encode;
 const BLOCK_KEYS: usize = 10_000;
 const VALUE_BYTES: usize = 100;
 const PREPOPULATED: usize = 100_000;
+/// Rounds of the hand-timed comparison.
+const ROUNDS: usize = 15;
 
 /// SplitMix64, so that every run benchmarks the same data.
 struct Rng(u64);
@@ -57,35 +60,93 @@ fn random_block(rng: &mut Rng) -> StateChanges {
 }
 
 fn open_rocks(path: &std::path::Path) -> State<RocksStore> {
-    State::new(Arc::new(RocksStore::open(path, &StoreOptions::default()).unwrap()))
+    let store = RocksStore::open(path, &StoreOptions::default()).unwrap();
+    State::open(Arc::new(store)).unwrap()
+}
+
+/// A plain rocksdb with a synced `WriteBatch` per block: what the merklized commit is held to.
+struct Raw {
+    db: DB,
+    synced: WriteOptions,
+}
+
+impl Raw {
+    fn open(path: &std::path::Path) -> Raw {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.set_compression_type(DBCompressionType::Lz4);
+        let mut synced = WriteOptions::default();
+        synced.set_sync(true);
+        Raw { db: DB::open(&options, path).unwrap(), synced }
+    }
+
+    fn write(&self, changes: &StateChanges) {
+        let mut batch = WriteBatch::default();
+        for (key, value) in changes {
+            batch.put(key, value.as_deref().unwrap_or_default());
+        }
+        self.db.write_opt(batch, &self.synced).unwrap();
+    }
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+fn keys_per_second(time: Duration) -> f64 {
+    BLOCK_KEYS as f64 / time.as_secs_f64()
+}
+
+/// The merklized commit and the raw batch timed by hand, alternating, from the same starting
+/// sizes; prints the medians and the ratio.
+fn compare_by_hand(state: &State<RocksStore>, raw: &Raw, rng: &mut Rng, next: &Cell<Version>) {
+    let (mut prepare, mut commit, mut total, mut plain) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..ROUNDS {
+        let changes = random_block(rng);
+        let version = next.get();
+        let start = Instant::now();
+        let prepared = state.prepare(version, &changes).unwrap();
+        let prepared_at = Instant::now();
+        state.commit(&prepared).unwrap();
+        let done = Instant::now();
+        next.set(version + 1);
+        prepare.push(prepared_at - start);
+        commit.push(done - prepared_at);
+        total.push(done - start);
+
+        let changes = random_block(rng);
+        let start = Instant::now();
+        raw.write(&changes);
+        plain.push(start.elapsed());
+    }
+    let (prepare, commit) = (median(&mut prepare), median(&mut commit));
+    let (total, plain) = (median(&mut total), median(&mut plain));
+    println!(
+        "by hand, median of {ROUNDS} blocks of {BLOCK_KEYS} keys: merklized {total:.2?} \
+         (prepare {prepare:.2?} + commit {commit:.2?}) = {:.0} keys/s; raw batch {plain:.2?} = \
+         {:.0} keys/s; ratio {:.2}x",
+        keys_per_second(total),
+        keys_per_second(plain),
+        plain.as_secs_f64() / total.as_secs_f64(),
+    );
 }
 
 fn commit(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let state = open_rocks(&dir.path().join("state"));
-    let mut raw_options = Options::default();
-    raw_options.create_if_missing(true);
-    raw_options.set_compression_type(DBCompressionType::Lz4);
-    let raw = DB::open(&raw_options, dir.path().join("raw")).unwrap();
-    let mut synced = WriteOptions::default();
-    synced.set_sync(true);
-    let raw_write = |changes: &StateChanges| {
-        let mut batch = WriteBatch::default();
-        for (key, value) in changes {
-            batch.put(key, value.as_deref().unwrap_or_default());
-        }
-        raw.write_opt(batch, &synced).unwrap();
-    };
+    let raw = Raw::open(&dir.path().join("raw"));
 
     let mut rng = Rng(1);
     let mut version: Version = 0;
     for _ in 0..PREPOPULATED / BLOCK_KEYS {
         let changes = random_block(&mut rng);
         state.apply(version, &changes).unwrap();
-        raw_write(&changes);
+        raw.write(&changes);
         version += 1;
     }
     let next = Cell::new(version);
+    compare_by_hand(&state, &raw, &mut rng, &next);
 
     let mut group = c.benchmark_group("commit_10k_keys");
     group.throughput(Throughput::Elements(BLOCK_KEYS as u64));
@@ -102,8 +163,23 @@ fn commit(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    // The same, with `prepare` (jmt's work) done outside the timing: what the storage costs.
-    group.bench_function("merklized_rocksdb_write_only", |b| {
+    group.bench_function("raw_rocksdb_batch", |b| {
+        b.iter_batched(
+            || random_block(&mut rng),
+            |changes| raw.write(&changes),
+            BatchSize::PerIteration,
+        )
+    });
+    // The root computation alone (nothing is committed, so the state does not grow).
+    group.bench_function("merklized_prepare_only", |b| {
+        b.iter_batched(
+            || random_block(&mut rng),
+            |changes| state.prepare(next.get(), &changes).unwrap(),
+            BatchSize::PerIteration,
+        )
+    });
+    // The store's write of an already prepared block.
+    group.bench_function("merklized_commit_only", |b| {
         b.iter_batched(
             || state.prepare(next.get(), &random_block(&mut rng)).unwrap(),
             |commit| {
@@ -113,16 +189,9 @@ fn commit(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    group.bench_function("raw_rocksdb_batch", |b| {
-        b.iter_batched(
-            || random_block(&mut rng),
-            |changes| raw_write(&changes),
-            BatchSize::PerIteration,
-        )
-    });
     group.finish();
     println!(
-        "commit_10k_keys: the merklized tree ended at version {} with about {} keys",
+        "commit_10k_keys: the merklized state ended at version {} with {} keys",
         next.get() - 1,
         next.get() as usize * BLOCK_KEYS
     );
@@ -163,20 +232,6 @@ fn state_root<S: StateStore>(
     group.finish();
 }
 
-/// The root that jmt's batch insertion (`batch_put_value_sets`, which walks the tree once for
-/// the whole block and hashes each new node once) computes for a block of updates. It handles
-/// no deletions, so `State::prepare` does not use it; it is measured here to show what the
-/// per-key insertion that `prepare` uses costs.
-fn batch_insert_root(store: &MemoryStore, changes: &StateChanges) -> [u8; 32] {
-    let kvs = changes
-        .iter()
-        .map(|(key, value)| (key_hash(key), value.clone().unwrap_or_default()))
-        .collect();
-    let tree = jmt::JellyfishMerkleTree::<_, Blake3Hasher>::new(store);
-    let (roots, _) = tree.batch_put_value_sets(vec![kvs], None, 1).unwrap();
-    roots[0].0
-}
-
 fn state_roots(c: &mut Criterion) {
     let mut rng = Rng(2);
     let mut accounts: Vec<Address> =
@@ -189,32 +244,27 @@ fn state_roots(c: &mut Criterion) {
         })
         .collect();
 
-    let memory = State::new(Arc::new(MemoryStore::new()));
+    let memory = State::open(Arc::new(MemoryStore::new())).unwrap();
     memory.apply(0, &genesis).unwrap();
     state_root(c, "memory", &memory, &mut accounts);
-    let mut rng = Rng(4);
-    let check = account_block(&mut rng, &mut accounts, 1);
-    let expected = memory.prepare(1, &check).unwrap().root;
-    assert_eq!(batch_insert_root(memory.store(), &check), expected.0, "batch insertion root");
-    let mut group = c.benchmark_group("state_root_10k_accounts");
-    group.throughput(Throughput::Elements(BLOCK_KEYS as u64));
-    group.sample_size(20);
-    group.bench_function("memory_jmt_batch_insert", |b| {
-        b.iter_batched(
-            || account_block(&mut rng, &mut accounts, 1),
-            |changes| batch_insert_root(memory.store(), &changes),
-            BatchSize::PerIteration,
-        )
-    });
-    group.finish();
-    drop(memory);
 
     let dir = tempfile::tempdir().unwrap();
     let rocks = open_rocks(dir.path());
     rocks.apply(0, &genesis).unwrap();
-    // As on a node that has run a while: the tree is read from table files and the block
-    // cache, not from the memtable.
+    // As on a node that has run a while: the state is in table files, and its tree was rebuilt
+    // from them at open.
     rocks.store().flush().unwrap();
+    drop(rocks);
+    let start = Instant::now();
+    let rocks = open_rocks(dir.path());
+    println!(
+        "state_root_10k_accounts: State::open rebuilt {PREPOPULATED} accounts in {:.2?}",
+        start.elapsed()
+    );
+    let mut check = Rng(4);
+    let block = account_block(&mut check, &mut accounts, 1);
+    assert_eq!(rocks.prepare(1, &block).unwrap().root, memory.prepare(1, &block).unwrap().root);
+    drop(memory);
     state_root(c, "rocksdb", &rocks, &mut accounts);
 }
 

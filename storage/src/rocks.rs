@@ -1,14 +1,13 @@
-//! [`RocksStore`]: the versioned Merkle state on rocksdb.
+//! [`RocksStore`]: the durable half of the versioned state on rocksdb.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
+use altan_primitives::Hash;
 use altan_runtime::state::{
-    PruneStats, StateCommit, StateStore, StoreError, Version, check_next_version,
+    KeyHash, PruneStats, StateCommit, StateStore, StoreError, Version, check_next_version,
 };
-use jmt::storage::{LeafNode, Node, NodeKey, TreeReader};
-use jmt::{KeyHash, OwnedValue};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType,
     DBRawIterator, Options, ReadOptions, SliceTransform, WriteBatch, WriteOptions,
@@ -16,36 +15,40 @@ use rocksdb::{
 use tracing::{debug, info};
 
 use crate::codec::{
-    KEY_HASH_LEN, decode_node, decode_node_key, decode_stale_node_key, decode_stale_value_key,
-    decode_value, decode_version, encode_node, encode_node_key, encode_value, encode_version,
-    is_leaf_bytes, root_node_key, stale_node_key, stale_value_key, value_key, value_key_version,
+    KEY_HASH_LEN, STALE_VALUE_KEY_LEN, VALUE_KEY_LEN, VERSION_LEN, decode_root,
+    decode_stale_value_key, decode_value, decode_value_key, decode_version, encode_value_into,
+    encode_version, stale_value_key, value_key, value_key_version,
 };
 
-/// Tree nodes: borsh `NodeKey` → borsh `Node`.
-pub const NODES_CF: &str = "state_nodes";
 /// Values by key hash and the version that wrote them: `key hash ‖ version (BE)` → tag ‖ value.
 pub const VALUES_CF: &str = "state_values";
-/// Nodes that later versions replaced: `stale since (BE) ‖ borsh NodeKey` → nothing.
-pub const STALE_NODES_CF: &str = "state_stale_nodes";
+/// The root of each kept version: `version (BE)` → 32 bytes.
+pub const ROOTS_CF: &str = "state_roots";
 /// Values that later versions replaced: `superseded at (BE) ‖ key hash ‖ old version (BE)`.
 pub const STALE_VALUES_CF: &str = "state_stale_values";
 /// The format, latest and oldest versions.
 pub const META_CF: &str = "state_meta";
 /// Every column family the state uses. Other column families in the same database (the node's
 /// blocks and receipts) are the caller's.
-pub const STATE_COLUMN_FAMILIES: [&str; 5] =
-    [NODES_CF, VALUES_CF, STALE_NODES_CF, STALE_VALUES_CF, META_CF];
+pub const STATE_COLUMN_FAMILIES: [&str; 4] = [VALUES_CF, ROOTS_CF, STALE_VALUES_CF, META_CF];
 
 const META_FORMAT: &[u8] = b"format";
 const META_LATEST: &[u8] = b"latest";
 const META_OLDEST: &[u8] = b"oldest";
-/// The layout version written at creation; a database with another one is refused.
-pub const FORMAT_VERSION: u64 = 1;
+/// The layout version written at creation; a database with another one is refused. Format 1
+/// stored the nodes of a Jellyfish Merkle tree; format 2 stores values and roots only.
+pub const FORMAT_VERSION: u64 = 2;
 
 /// How many stale entries a prune looks up in one multi-get.
 const PRUNE_LOOKUP_CHUNK: usize = 4_096;
+/// The fewest writes a commit splits across threads to look up their previous versions.
+const PARALLEL_LOOKUP_MIN: usize = 2_048;
 /// Bits per key of the bloom filters.
 const BLOOM_BITS_PER_KEY: f64 = 10.0;
+/// Read-ahead of the full scan that rebuilds the tree.
+const SCAN_READAHEAD_BYTES: usize = 4 << 20;
+/// Bytes a batch entry costs beside its key and value (tag, column family, lengths).
+const BATCH_ENTRY_OVERHEAD: usize = 8;
 
 const TARGET: &str = "altan::storage";
 
@@ -77,8 +80,8 @@ impl Default for StoreOptions {
     }
 }
 
-/// A stale index entry's key, and the key of the entry it names.
-type StaleEntry = (Box<[u8]>, Vec<u8>);
+/// A stale index entry's key, and the `state_values` key of the value it names.
+type StaleEntry = ([u8; STALE_VALUE_KEY_LEN], [u8; VALUE_KEY_LEN]);
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Meta {
@@ -86,8 +89,11 @@ struct Meta {
     oldest: Option<Version>,
 }
 
-/// The versioned state on rocksdb. Every commit and prune is one synced `WriteBatch`, so after
-/// a crash the database holds either all of a version or none of it.
+/// The durable half of the versioned state on rocksdb: values by key hash and version, each
+/// version's root, and the index of superseded values that pruning walks. Every commit and prune
+/// is one synced `WriteBatch`, so after a crash the database holds either all of a version or
+/// none of it. The Merkle tree is not stored: `State::open` rebuilds it from
+/// [`StateStore::scan`] and checks it against the stored root.
 ///
 /// The latest and oldest versions are cached in memory; commits and prunes are serialized by a
 /// writer lock. Reads need no lock: rocksdb gives each read a consistent view.
@@ -97,6 +103,8 @@ pub struct RocksStore {
     write_options: WriteOptions,
     meta: RwLock<Meta>,
     writer: Mutex<()>,
+    /// Threads a large commit uses to look up its keys' previous versions.
+    lookup_threads: usize,
 }
 
 fn backend(context: &str) -> impl FnOnce(rocksdb::Error) -> StoreError + '_ {
@@ -118,8 +126,10 @@ fn base_options(cache: &Cache) -> (Options, BlockBasedOptions) {
 fn cf_options(name: &str, cache: &Cache) -> Options {
     let (mut options, mut table) = base_options(cache);
     if name == VALUES_CF {
-        // Every read of a value is a backwards seek within one key hash: a prefix bloom filter
-        // on the key hash lets that seek skip files that do not hold the key at all.
+        // Every read of a value, and the lookup of a written key's previous version at commit,
+        // is a backwards seek within one key hash: a prefix bloom filter on the key hash lets
+        // that seek skip the memtable and every file that does not hold the key at all, which
+        // is what makes a commit of fresh keys cheap.
         options.set_prefix_extractor(SliceTransform::create_fixed_prefix(KEY_HASH_LEN));
         options.set_memtable_prefix_bloom_ratio(0.1);
         table.set_whole_key_filtering(false);
@@ -131,6 +141,31 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded data is `()`: a panic while holding the lock leaves nothing half-written.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The newest entry of `key_hash` at or below `max_version` (a deletion included), as its
+/// version and raw stored bytes, handed to `read`. `iterator` must read the values column family
+/// with `prefix_same_as_start`.
+fn newest_entry<T>(
+    iterator: &mut DBRawIterator<'_>,
+    key_hash: &KeyHash,
+    max_version: Version,
+    read: impl FnOnce(Version, &[u8]) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    iterator.seek_for_prev(value_key(key_hash, max_version));
+    match iterator.item() {
+        Some((key, value)) => match value_key_version(key, key_hash)? {
+            Some(version) if version <= max_version => read(version, value).map(Some),
+            Some(version) => Err(StoreError::Corrupt(format!(
+                "seek below version {max_version} found version {version}"
+            ))),
+            None => Ok(None),
+        },
+        None => {
+            iterator.status().map_err(backend("seeking value"))?;
+            Ok(None)
+        }
+    }
 }
 
 impl RocksStore {
@@ -149,7 +184,7 @@ impl RocksStore {
         let (mut db_options, _) = base_options(&cache);
         db_options.create_if_missing(options.create_if_missing);
         db_options.create_missing_column_families(options.create_if_missing);
-        let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
         db_options.increase_parallelism(i32::try_from(parallelism).unwrap_or(i32::MAX));
 
         // rocksdb refuses to open a database without naming all of its column families.
@@ -173,9 +208,10 @@ impl RocksStore {
             write_options,
             meta: RwLock::new(Meta::default()),
             writer: Mutex::new(()),
+            lookup_threads: parallelism,
         };
         let meta = store.load_meta()?;
-        *store.meta.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = meta;
+        store.set_meta(meta);
         info!(
             target: TARGET,
             path = %store.path.display(),
@@ -211,13 +247,14 @@ impl RocksStore {
         match (meta.oldest, meta.latest) {
             (None, None) => {}
             (Some(oldest), Some(latest)) if oldest <= latest => {
-                let root = root_node_key(latest);
-                let nodes = self.cf(NODES_CF)?;
-                let bytes = self.db.get_pinned_cf(nodes, root).map_err(backend("reading root"))?;
-                if bytes.map(|bytes| decode_node(&bytes)).transpose()?.is_none() {
-                    return Err(StoreError::Corrupt(format!(
-                        "the root node of the latest version {latest} is missing"
-                    )));
+                // Every kept version has a root; the two ends are checked here, the rest as
+                // they are read.
+                for version in [oldest, latest] {
+                    if self.root(version)?.is_none() {
+                        return Err(StoreError::Corrupt(format!(
+                            "the root of kept version {version} is missing"
+                        )));
+                    }
                 }
             }
             (oldest, latest) => {
@@ -270,46 +307,20 @@ impl RocksStore {
         Ok(())
     }
 
-    fn node(&self, node_key: &NodeKey) -> Result<Option<Node>, StoreError> {
-        let key = encode_node_key(node_key)?;
-        let bytes =
-            self.db.get_pinned_cf(self.cf(NODES_CF)?, key).map_err(backend("reading node"))?;
-        bytes.map(|bytes| decode_node(&bytes)).transpose()
-    }
-
+    /// An iterator over the values for backwards seeks within one key hash.
     fn value_iterator(&self) -> Result<DBRawIterator<'_>, StoreError> {
         let mut read_options = ReadOptions::default();
         read_options.set_prefix_same_as_start(true);
         Ok(self.db.raw_iterator_cf_opt(self.cf(VALUES_CF)?, read_options))
     }
 
-    /// The newest entry of `key_hash` at or below `max_version` (a deletion included), as its
-    /// version and raw bytes, handed to `read`.
-    fn newest_entry<T>(
-        iterator: &mut DBRawIterator<'_>,
-        key_hash: KeyHash,
-        max_version: Version,
-        read: impl FnOnce(Version, &[u8]) -> Result<T, StoreError>,
-    ) -> Result<Option<T>, StoreError> {
-        iterator.seek_for_prev(value_key(key_hash, max_version));
-        match iterator.item() {
-            Some((key, value)) => match value_key_version(key, key_hash)? {
-                Some(version) if version <= max_version => read(version, value).map(Some),
-                Some(version) => Err(StoreError::Corrupt(format!(
-                    "seek below version {max_version} found version {version}"
-                ))),
-                None => Ok(None),
-            },
-            None => {
-                iterator.status().map_err(backend("seeking value"))?;
-                Ok(None)
-            }
-        }
-    }
-
     /// Writes a commit and whatever `extra` adds in one synced batch: the node writes its
     /// blocks, receipts and indexes this way, so that they and the state they lead to are on
     /// disk together or not at all. `extra` runs only once the version order has been checked.
+    ///
+    /// The batch holds each write under `key hash ‖ version`, a stale-index entry for each
+    /// written key that had an entry before (found by one bloom-filtered backwards seek per key,
+    /// split across threads for large commits), the version's root, and the latest version.
     pub fn commit_with(
         &self,
         commit: &StateCommit,
@@ -318,36 +329,40 @@ impl RocksStore {
         let _writer = lock(&self.writer);
         let mut meta = self.meta();
         check_next_version(meta.latest, commit.version)?;
+        // `State::prepare` makes the writes strictly increasing by key hash, and its root
+        // describes exactly those. Writes in another order or with a repeated key were edited
+        // after the root was computed (and a repeated key would leave which of its values is
+        // stored to the order of the batch).
+        if !commit.writes.is_sorted_by(|a, b| a.0 < b.0) {
+            return Err(StoreError::Backend(format!(
+                "the writes of version {} are not in strictly increasing key-hash order",
+                commit.version
+            )));
+        }
 
         let values_cf = self.cf(VALUES_CF)?;
         let stale_values_cf = self.cf(STALE_VALUES_CF)?;
-        let nodes_cf = self.cf(NODES_CF)?;
-        let stale_nodes_cf = self.cf(STALE_NODES_CF)?;
-        let node_batch = &commit.update.node_batch;
-        let mut batch = WriteBatch::default();
-
-        // As in `MemoryStore`: each written key's previous entry becomes stale at this version.
-        // Values come ordered by version, so an earlier version in the same batch counts too.
-        let mut in_batch: HashMap<KeyHash, Version> = HashMap::new();
-        let mut iterator = self.value_iterator()?;
-        for (&(version, key_hash), value) in node_batch.values() {
-            let stored = Self::newest_entry(&mut iterator, key_hash, version, |v, _| Ok(v))?;
-            let previous = stored.max(in_batch.get(&key_hash).copied()).filter(|&p| p < version);
+        let capacity = commit.writes.iter().fold(0_usize, |bytes, (_, value)| {
+            let value_len = value.as_ref().map_or(0, Vec::len);
+            bytes.saturating_add(VALUE_KEY_LEN + 1 + BATCH_ENTRY_OVERHEAD).saturating_add(value_len)
+        });
+        let mut batch = WriteBatch::with_capacity_bytes(capacity);
+        let previous = self.previous_versions(commit)?;
+        let mut encoded = Vec::new();
+        let mut superseded = 0_usize;
+        for ((key_hash, value), previous) in commit.writes.iter().zip(previous) {
+            // As in `MemoryStore`: the key's previous entry (a deletion included) becomes stale
+            // at this version.
             if let Some(previous) = previous {
-                batch.put_cf(stale_values_cf, stale_value_key(version, key_hash, previous), b"");
+                let stale = stale_value_key(commit.version, key_hash, previous);
+                batch.put_cf(stale_values_cf, stale, []);
+                superseded = superseded.saturating_add(1);
             }
-            batch.put_cf(values_cf, value_key(key_hash, version), encode_value(value.as_deref()));
-            in_batch.insert(key_hash, version);
-        }
-        drop(iterator);
-        for (key, node) in node_batch.nodes() {
-            batch.put_cf(nodes_cf, encode_node_key(key)?, encode_node(node)?);
-        }
-        for index in &commit.update.stale_node_index_batch {
-            let key = stale_node_key(index.stale_since_version, &encode_node_key(&index.node_key)?);
-            batch.put_cf(stale_nodes_cf, key, b"");
+            encode_value_into(value.as_deref(), &mut encoded);
+            batch.put_cf(values_cf, value_key(key_hash, commit.version), &encoded);
         }
 
+        batch.put_cf(self.cf(ROOTS_CF)?, encode_version(commit.version), commit.root.0);
         let meta_cf = self.cf(META_CF)?;
         meta.latest = Some(commit.version);
         batch.put_cf(meta_cf, META_LATEST, encode_version(commit.version));
@@ -358,20 +373,58 @@ impl RocksStore {
         extra(&mut batch);
         self.write(batch)?;
         self.set_meta(meta);
-        debug!(target: TARGET, version = commit.version, nodes = node_batch.nodes().len(),
-            values = node_batch.values().len(), "committed state version");
+        debug!(target: TARGET, version = commit.version, writes = commit.writes.len(), superseded,
+            "committed state version");
         Ok(())
     }
 
-    /// Counts the stored tree nodes (a full scan: for tests and diagnostics).
-    pub fn node_count(&self) -> Result<u64, StoreError> {
-        self.count(NODES_CF)
+    /// The version of each written key's newest entry before `commit`, in the order of its
+    /// writes. One backwards seek per key, in key-hash order; for a key that never existed the
+    /// prefix bloom filters answer without reading a block. A large commit is split across the
+    /// machine's cores, one iterator per thread (it halves this part of a 10,000-key commit).
+    fn previous_versions(&self, commit: &StateCommit) -> Result<Vec<Option<Version>>, StoreError> {
+        let lookup = |writes: &[(KeyHash, Option<Vec<u8>>)]| {
+            let mut iterator = self.value_iterator()?;
+            writes
+                .iter()
+                .map(|(key_hash, _)| {
+                    newest_entry(&mut iterator, key_hash, commit.version, |v, _| Ok(v))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        };
+        if self.lookup_threads < 2 || commit.writes.len() < PARALLEL_LOOKUP_MIN {
+            return lookup(&commit.writes);
+        }
+        let chunk = commit.writes.len().div_ceil(self.lookup_threads);
+        std::thread::scope(|scope| {
+            let mut chunks = commit.writes.chunks(chunk);
+            let first = chunks.next().unwrap_or_default();
+            let others: Vec<_> = chunks.map(|writes| scope.spawn(move || lookup(writes))).collect();
+            let mut previous = lookup(first)?;
+            for other in others {
+                let found = other.join().map_err(|_| {
+                    StoreError::Backend("a thread looking up previous versions panicked".into())
+                })?;
+                previous.extend(found?);
+            }
+            Ok(previous)
+        })
     }
 
     /// Counts the stored value entries, deletions included (a full scan: for tests and
     /// diagnostics).
     pub fn value_count(&self) -> Result<u64, StoreError> {
         self.count(VALUES_CF)
+    }
+
+    /// Counts the stored roots (a full scan: for tests and diagnostics).
+    pub fn root_count(&self) -> Result<u64, StoreError> {
+        self.count(ROOTS_CF)
+    }
+
+    /// Counts the entries of the stale-value index (a full scan: for tests and diagnostics).
+    pub fn stale_value_count(&self) -> Result<u64, StoreError> {
+        self.count(STALE_VALUES_CF)
     }
 
     fn count(&self, name: &str) -> Result<u64, StoreError> {
@@ -388,96 +441,77 @@ impl RocksStore {
         Ok(count)
     }
 
-    /// Collects the keys of the stale entries in `cf` that are stale at or before `keep_from`,
-    /// with the keys of the entries they name.
-    fn stale_entries(
-        &self,
-        cf: &str,
-        keep_from: Version,
-        decode: impl Fn(&[u8]) -> Result<(Version, Vec<u8>), StoreError>,
-    ) -> Result<Vec<StaleEntry>, StoreError> {
-        let mut iterator = self.db.raw_iterator_cf(self.cf(cf)?);
+    /// The stale-index entries superseded at or before `keep_from`, with the value keys they
+    /// name. Gathered before anything is deleted, so a malformed entry fails the prune whole.
+    fn stale_entries(&self, keep_from: Version) -> Result<Vec<StaleEntry>, StoreError> {
+        let mut iterator = self.db.raw_iterator_cf(self.cf(STALE_VALUES_CF)?);
         iterator.seek_to_first();
         let mut entries = Vec::new();
         while let Some(key) = iterator.key() {
-            let (since, target) = decode(key)?;
+            let (since, named) = decode_stale_value_key(key)?;
             if since > keep_from {
                 break;
             }
-            entries.push((Box::from(key), target));
+            let mut index_key = [0; STALE_VALUE_KEY_LEN];
+            index_key.copy_from_slice(key);
+            entries.push((index_key, named));
             iterator.next();
         }
-        iterator.status().map_err(backend("scanning stale entries"))?;
+        iterator.status().map_err(backend("scanning the stale index"))?;
         Ok(entries)
     }
 
-    /// Adds to `batch` the deletion of each stale entry and of the entry it names, counting
-    /// the named entries that exist.
+    /// Adds to `batch` the deletion of each stale entry and of the value it names, counting
+    /// the named values that exist.
     fn delete_stale(
         &self,
         batch: &mut WriteBatch,
-        index_cf: &str,
-        target_cf: &str,
         entries: &[StaleEntry],
     ) -> Result<u64, StoreError> {
-        let index = self.cf(index_cf)?;
-        let target = self.cf(target_cf)?;
+        let index = self.cf(STALE_VALUES_CF)?;
+        let values = self.cf(VALUES_CF)?;
         let mut deleted = 0_u64;
         for chunk in entries.chunks(PRUNE_LOOKUP_CHUNK) {
-            let found = self.db.batched_multi_get_cf(target, chunk.iter().map(|(_, t)| t), false);
-            for ((key, target_key), found) in chunk.iter().zip(found) {
-                if found.map_err(backend("looking up a stale entry"))?.is_some() {
+            let found =
+                self.db.batched_multi_get_cf(values, chunk.iter().map(|(_, named)| named), false);
+            for ((key, named), found) in chunk.iter().zip(found) {
+                if found.map_err(backend("looking up a stale value"))?.is_some() {
                     deleted = deleted.saturating_add(1);
                 }
-                batch.delete_cf(target, target_key);
+                batch.delete_cf(values, named);
                 batch.delete_cf(index, key);
             }
         }
         Ok(deleted)
     }
-}
 
-impl TreeReader for RocksStore {
-    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        Ok(self.node(node_key)?)
-    }
-
-    fn get_value_option(
-        &self,
-        max_version: Version,
-        key_hash: KeyHash,
-    ) -> anyhow::Result<Option<OwnedValue>> {
-        let mut iterator = self.value_iterator()?;
-        let value = Self::newest_entry(&mut iterator, key_hash, max_version, |_, bytes| {
-            decode_value(bytes)
-        })?;
-        Ok(value.flatten())
-    }
-
-    /// The leaf with the greatest key hash (ties go to the newest node). This scans every
-    /// node; jmt calls it only when restoring a tree from a snapshot.
-    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
-        let mut iterator = self.db.raw_iterator_cf(self.cf(NODES_CF)?);
+    /// Adds to `batch` the deletion of every root below `keep_from`, and counts them.
+    fn delete_roots(&self, batch: &mut WriteBatch, keep_from: Version) -> Result<u64, StoreError> {
+        let roots = self.cf(ROOTS_CF)?;
+        let mut iterator = self.db.raw_iterator_cf(roots);
         iterator.seek_to_first();
-        let mut best: Option<(NodeKey, LeafNode)> = None;
-        while let Some((key, value)) = iterator.item() {
-            if is_leaf_bytes(value) {
-                let Node::Leaf(leaf) = decode_node(value)? else {
-                    return Err(StoreError::Corrupt("leaf tag on a non-leaf node".into()).into());
-                };
-                let key = decode_node_key(key)?;
-                let better = best.as_ref().is_none_or(|(best_key, best_leaf)| {
-                    (leaf.key_hash(), key.version()) > (best_leaf.key_hash(), best_key.version())
-                });
-                if better {
-                    best = Some((key, leaf));
-                }
+        let mut deleted = 0_u64;
+        while let Some(key) = iterator.key() {
+            if decode_version(key, "root key")? >= keep_from {
+                break;
             }
+            batch.delete_cf(roots, key);
+            deleted = deleted.saturating_add(1);
             iterator.next();
         }
-        iterator.status().map_err(backend("scanning nodes"))?;
-        Ok(best)
+        iterator.status().map_err(backend("scanning roots"))?;
+        Ok(deleted)
     }
+}
+
+/// A key's newest entry at or below the scanned version, seen so far in a scan.
+enum Pending {
+    /// No entry at or below the version yet.
+    Nothing,
+    /// A deletion.
+    Deleted,
+    /// A value, held in the scan's buffer.
+    Value,
 }
 
 impl StateStore for RocksStore {
@@ -489,39 +523,97 @@ impl StateStore for RocksStore {
         Ok(self.meta().oldest)
     }
 
+    fn root(&self, version: Version) -> Result<Option<Hash>, StoreError> {
+        let bytes = self
+            .db
+            .get_pinned_cf(self.cf(ROOTS_CF)?, encode_version(version))
+            .map_err(backend("reading a root"))?;
+        bytes.map(|bytes| decode_root(&bytes, version)).transpose()
+    }
+
+    fn get(&self, key: &KeyHash, version: Version) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut iterator = self.value_iterator()?;
+        let value = newest_entry(&mut iterator, key, version, |_, bytes| {
+            Ok(decode_value(bytes)?.map(<[u8]>::to_vec))
+        })?;
+        Ok(value.flatten())
+    }
+
+    /// One forward pass over the values in key-hash order. Each key's entries come oldest
+    /// first, so the newest one at or below `version` is the last such entry before the key
+    /// changes; it is copied into one reused buffer until then.
+    fn scan(
+        &self,
+        version: Version,
+        visit: &mut dyn FnMut(&KeyHash, &[u8]),
+    ) -> Result<(), StoreError> {
+        let mut read_options = ReadOptions::default();
+        read_options.set_total_order_seek(true);
+        read_options.set_readahead_size(SCAN_READAHEAD_BYTES);
+        // A full pass would push the working set out of the block cache.
+        read_options.fill_cache(false);
+        let mut iterator = self.db.raw_iterator_cf_opt(self.cf(VALUES_CF)?, read_options);
+        iterator.seek_to_first();
+        let mut current: Option<KeyHash> = None;
+        let mut pending = Pending::Nothing;
+        let mut buffer = Vec::new();
+        while let Some((key, value)) = iterator.item() {
+            let (key_hash, written) = decode_value_key(key)?;
+            if current != Some(key_hash) {
+                if let (Some(previous), Pending::Value) = (&current, &pending) {
+                    visit(previous, &buffer);
+                }
+                current = Some(key_hash);
+                pending = Pending::Nothing;
+            }
+            if written <= version {
+                pending = match decode_value(value)? {
+                    Some(value) => {
+                        buffer.clear();
+                        buffer.extend_from_slice(value);
+                        Pending::Value
+                    }
+                    None => Pending::Deleted,
+                };
+            }
+            iterator.next();
+        }
+        iterator.status().map_err(backend("scanning values"))?;
+        if let (Some(last), Pending::Value) = (&current, &pending) {
+            visit(last, &buffer);
+        }
+        Ok(())
+    }
+
     fn commit(&self, commit: &StateCommit) -> Result<(), StoreError> {
         self.commit_with(commit, |_| {})
     }
 
-    /// Deletes, in one synced batch, every node and value that became stale at or before
-    /// `keep_from`, exactly as `MemoryStore` does. The entries to delete are gathered in memory
-    /// first, so pruning many versions at once costs memory in proportion.
+    /// Deletes, in one synced batch, every value superseded at or before `keep_from` and every
+    /// root below it, exactly as `MemoryStore` does. The entries to delete are gathered in
+    /// memory first, so pruning many versions at once costs memory in proportion.
     fn prune(&self, keep_from: Version) -> Result<PruneStats, StoreError> {
         let _writer = lock(&self.writer);
         let mut meta = self.meta();
         let Some(latest) = meta.latest else { return Ok(PruneStats::default()) };
         let keep_from = keep_from.min(latest);
 
-        let stale_nodes = self.stale_entries(STALE_NODES_CF, keep_from, |key| {
-            let (since, node_key) = decode_stale_node_key(key)?;
-            Ok((since, node_key.to_vec()))
-        })?;
-        let stale_values = self.stale_entries(STALE_VALUES_CF, keep_from, |key| {
-            let (since, value_key) = decode_stale_value_key(key)?;
-            Ok((since, value_key.to_vec()))
-        })?;
+        let stale = self.stale_entries(keep_from)?;
         let mut batch = WriteBatch::default();
         let stats = PruneStats {
-            nodes: self.delete_stale(&mut batch, STALE_NODES_CF, NODES_CF, &stale_nodes)?,
-            values: self.delete_stale(&mut batch, STALE_VALUES_CF, VALUES_CF, &stale_values)?,
+            values: self.delete_stale(&mut batch, &stale)?,
+            roots: self.delete_roots(&mut batch, keep_from)?,
         };
         let oldest = meta.oldest.map_or(keep_from, |oldest| oldest.max(keep_from));
         batch.put_cf(self.cf(META_CF)?, META_OLDEST, encode_version(oldest));
         self.write(batch)?;
         meta.oldest = Some(oldest);
         self.set_meta(meta);
-        debug!(target: TARGET, keep_from, nodes = stats.nodes, values = stats.values,
+        debug!(target: TARGET, keep_from, values = stats.values, roots = stats.roots,
             "pruned state");
         Ok(stats)
     }
 }
+
+// The layout's constants agree with each other.
+const _: () = assert!(VALUE_KEY_LEN == KEY_HASH_LEN + VERSION_LEN);

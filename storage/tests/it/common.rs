@@ -4,18 +4,34 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use altan_runtime::state::{MemoryStore, State, StateChanges, Version};
+use altan_runtime::state::{
+    KeyHash, MemoryStore, State, StateChanges, StateConfig, StateStore, Version,
+};
 use altan_storage::{RocksStore, StoreOptions};
 
-/// The state on a rocksdb at `path`, created if missing.
+/// The state on a rocksdb at `path`, created if missing, with its latest tree rebuilt and
+/// checked by `State::open`.
 pub fn open_rocks(path: &Path) -> State<RocksStore> {
+    open_rocks_with(path, StateConfig::default())
+}
+
+/// [`open_rocks`] keeping `config.tree_versions` trees in memory: with 1, every version but the
+/// latest is proved by rebuilding its tree from the store.
+pub fn open_rocks_with(path: &Path, config: StateConfig) -> State<RocksStore> {
     let store = RocksStore::open(path, &StoreOptions::default()).expect("open rocksdb state");
-    State::new(Arc::new(store))
+    State::open_with(Arc::new(store), config).expect("the stored state rebuilds to its root")
 }
 
 /// An empty in-memory state.
 pub fn memory() -> State<MemoryStore> {
-    State::new(Arc::new(MemoryStore::new()))
+    State::open(Arc::new(MemoryStore::new())).expect("an empty store opens")
+}
+
+/// What `StateStore::scan` visits at `version`, in order.
+pub fn scan<S: StateStore>(store: &S, version: Version) -> Vec<(KeyHash, Vec<u8>)> {
+    let mut visited = Vec::new();
+    store.scan(version, &mut |key, value| visited.push((*key, value.to_vec()))).unwrap();
+    visited
 }
 
 /// SplitMix64: a tiny deterministic generator, the same in every process.

@@ -1,14 +1,18 @@
-//! Bad bytes on disk come back as errors, never as panics or wrong data.
+//! Bad bytes on disk come back as errors, never as panics or wrong data: bytes that do not
+//! decode are `Corrupt` where they are read, and values that decode but were changed make the
+//! rebuilt tree miss the stored root, which `State::open` refuses.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use altan_runtime::state::{State, StateChanges, StateStore, StoreError, key_hash};
-use altan_storage::{META_CF, NODES_CF, RocksStore, STALE_NODES_CF, StoreOptions, VALUES_CF};
-use jmt::storage::{Node, TreeReader};
+use altan_runtime::state::{
+    KeyHash, State, StateChanges, StateConfig, StateStore, StoreError, Version,
+};
+use altan_storage::{META_CF, ROOTS_CF, RocksStore, STALE_VALUES_CF, StoreOptions, VALUES_CF};
 
-use crate::common::{block, key, memory, open_rocks};
+use crate::common::{block, key, open_rocks, open_rocks_with};
 
-fn is_corrupt<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
+fn is_corrupt<T>(result: Result<T, StoreError>) -> bool {
     matches!(result, Err(StoreError::Corrupt(_)))
 }
 
@@ -26,7 +30,11 @@ fn put(store: &RocksStore, cf: &str, key: &[u8], value: &[u8]) {
     store.db().put_cf(store.cf(cf).unwrap(), key, value).unwrap();
 }
 
-fn committed(dir: &std::path::Path, versions: u64) -> State<RocksStore> {
+fn delete(store: &RocksStore, cf: &str, key: &[u8]) {
+    store.db().delete_cf(store.cf(cf).unwrap(), key).unwrap();
+}
+
+fn committed(dir: &Path, versions: u64) -> State<RocksStore> {
     let state = open_rocks(dir);
     for version in 0..versions {
         state.apply(version, &block(version, 30, 20)).unwrap();
@@ -34,87 +42,21 @@ fn committed(dir: &std::path::Path, versions: u64) -> State<RocksStore> {
     state
 }
 
-/// The encoded key of the root node of `version`.
-fn root_key(version: u64) -> Vec<u8> {
-    [&version.to_le_bytes()[..], &[0; 12]].concat()
+/// Opens the store at `dir` alone (no tree), lets `damage` write to it, and closes it.
+fn damage(dir: &Path, damage: impl FnOnce(&RocksStore)) {
+    let store = RocksStore::open(dir, &StoreOptions::default()).unwrap();
+    damage(&store);
 }
 
-#[test]
-fn undecodable_nodes_are_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = committed(dir.path(), 3);
-    let root = state.root(2).unwrap();
-    let key_bytes = root_key(2);
-    let node_key: jmt::storage::NodeKey = borsh::from_slice(&key_bytes).unwrap();
-    let good = state.store().db().get_cf(state.store().cf(NODES_CF).unwrap(), &key_bytes);
-    let good = good.unwrap().unwrap();
-    assert_eq!(good[0], 1, "the root of 30 keys is an internal node");
+/// Opens the store and the state over it, as a node does at start.
+fn reopen(dir: &Path) -> Result<State<RocksStore>, StoreError> {
+    let store = RocksStore::open(dir, &StoreOptions::default())?;
+    State::open_with(Arc::new(store), StateConfig { tree_versions: 1 })
+}
 
-    let bad_values: Vec<Vec<u8>> = vec![
-        vec![],
-        vec![0xff; 10],
-        good[..good.len() - 1].to_vec(),
-        [&good[..], &[0]].concat(),
-        {
-            // The child count no longer matches the children.
-            let mut bytes = good.clone();
-            let at = bytes.len() - 16;
-            bytes[at] ^= 0x04;
-            bytes
-        },
-        {
-            // Nor does the leaf count.
-            let mut bytes = good.clone();
-            let at = bytes.len() - 8;
-            bytes[at] ^= 0x01;
-            bytes
-        },
-    ];
-    for bad in &bad_values {
-        put(state.store(), NODES_CF, &key_bytes, bad);
-        let error = state.store().get_node_option(&node_key).unwrap_err();
-        let error = error.downcast::<StoreError>().unwrap();
-        assert!(matches!(error, StoreError::Corrupt(_)), "{bad:?}: {error}");
-        // Every read of version 2 through the tree starts at this node. (jmt reports any
-        // failure to read the root in a proof as a missing root, so that error's kind is lost.)
-        assert!(is_corrupt(state.root(2)));
-        assert!(state.get_with_proof(&key(0), 2).is_err());
-        // Other versions do not need it.
-        state.root(1).unwrap();
-    }
-    put(state.store(), NODES_CF, &key_bytes, &good);
-
-    // A damaged node below the root fails the proofs that pass through it, as corrupt. (Only
-    // those: jmt 0.12 unwraps the reader's result when it reads a sibling for a proof, so a
-    // proof that needs the damaged node as a sibling panics inside jmt.)
-    let Node::Internal(root_node) = state.store().get_node_option(&node_key).unwrap().unwrap()
-    else {
-        unreachable!("checked above")
-    };
-    let (nibble, child) = root_node.children_sorted().next().unwrap();
-    let child_key = [
-        &child.version.to_le_bytes()[..],
-        &1_u64.to_le_bytes(),
-        &1_u32.to_le_bytes(),
-        &[u8::from(nibble) << 4],
-    ]
-    .concat();
-    let child_good = state.store().db().get_cf(state.store().cf(NODES_CF).unwrap(), &child_key);
-    let child_good = child_good.unwrap().expect("the child is stored under the key we built");
-    put(state.store(), NODES_CF, &child_key, &[0xff; 10]);
-    let below: Vec<_> =
-        (0..30).filter(|&i| key_hash(&key(i)).0[0] >> 4 == u8::from(nibble)).collect();
-    assert!(!below.is_empty());
-    for i in below {
-        assert!(is_corrupt(state.get_with_proof(&key(i), 2)), "key {i}");
-    }
-    put(state.store(), NODES_CF, &child_key, &child_good);
-
-    // Restored, the nodes read again and the proofs verify.
-    for i in 0..30 {
-        let (value, proof) = state.get_with_proof(&key(i), 2).unwrap();
-        proof.verify(root, &key(i), value.as_deref()).unwrap();
-    }
+/// The `state_values` key of `key` written at `version`.
+fn value_key(key: &[u8], version: Version) -> Vec<u8> {
+    [&KeyHash::of(key).0[..], &version.to_be_bytes()].concat()
 }
 
 #[test]
@@ -124,80 +66,158 @@ fn undecodable_values_are_corrupt() {
     let changes: StateChanges = [(b"k".to_vec(), Some(b"v".to_vec()))].into_iter().collect();
     state.apply(0, &changes).unwrap();
     let values = entries(state.store(), VALUES_CF);
-    assert_eq!(values.len(), 1);
-    assert_eq!(values[0].1, b"\x01v");
+    assert_eq!(values, [(value_key(b"k", 0), b"\x01v".to_vec())]);
     for bad in [&b""[..], b"\x07v", b"\x00v"] {
         put(state.store(), VALUES_CF, &values[0].0, bad);
         assert!(is_corrupt(state.get(b"k", 0)), "{bad:?}");
+        assert!(is_corrupt(state.store().scan(0, &mut |_, _| {})), "{bad:?}");
     }
+    // A well-formed deletion reads as one.
     put(state.store(), VALUES_CF, &values[0].0, b"\x00");
     assert_eq!(state.get(b"k", 0).unwrap(), None);
+
+    // At open, the scan that rebuilds the tree meets the bad bytes.
+    put(state.store(), VALUES_CF, &values[0].0, b"\x09");
+    drop(state);
+    assert!(is_corrupt(reopen(dir.path()).map(|_| ())));
+}
+
+#[test]
+fn malformed_value_keys_are_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(committed(dir.path(), 2));
+    let good = value_key(&key(0), 0);
+    for bad_key in [[&good[..], &[0]].concat(), good[..39].to_vec(), vec![0xff; 3]] {
+        damage(dir.path(), |store| put(store, VALUES_CF, &bad_key, b"\x01v"));
+        assert!(is_corrupt(reopen(dir.path()).map(|_| ())), "{bad_key:?}");
+        damage(dir.path(), |store| delete(store, VALUES_CF, &bad_key));
+        reopen(dir.path()).unwrap();
+    }
 }
 
 #[test]
 fn damaged_metadata_is_refused_at_open() {
-    let cases: [(&[u8], &[u8]); 4] = [
-        (b"latest", b"\x01\x02\x03"),
-        (b"format", &99_u64.to_be_bytes()),
-        // A latest version whose root was never written.
-        (b"latest", &1_000_u64.to_be_bytes()),
-        // An oldest version above the latest.
-        (b"oldest", &9_u64.to_be_bytes()),
+    type Damage = Box<dyn Fn(&RocksStore)>;
+    let cases: Vec<(&str, Damage)> = vec![
+        ("latest of three bytes", Box::new(|s| put(s, META_CF, b"latest", b"\x01\x02\x03"))),
+        ("an unknown format", Box::new(|s| put(s, META_CF, b"format", &99_u64.to_be_bytes()))),
+        (
+            "format 1, the jmt layout",
+            Box::new(|s| put(s, META_CF, b"format", &1_u64.to_be_bytes())),
+        ),
+        ("no format marker", Box::new(|s| delete(s, META_CF, b"format"))),
+        (
+            "a latest version never written",
+            Box::new(|s| put(s, META_CF, b"latest", &1_000_u64.to_be_bytes())),
+        ),
+        ("oldest above latest", Box::new(|s| put(s, META_CF, b"oldest", &9_u64.to_be_bytes()))),
+        ("no oldest", Box::new(|s| delete(s, META_CF, b"oldest"))),
+        ("the latest root missing", Box::new(|s| delete(s, ROOTS_CF, &2_u64.to_be_bytes()))),
+        ("the oldest root missing", Box::new(|s| delete(s, ROOTS_CF, &0_u64.to_be_bytes()))),
+        (
+            "the latest root cut short",
+            Box::new(|s| put(s, ROOTS_CF, &2_u64.to_be_bytes(), &[7; 31])),
+        ),
     ];
-    for (key, value) in cases {
+    for (what, damage) in cases {
         let dir = tempfile::tempdir().unwrap();
         {
             let state = committed(dir.path(), 3);
-            put(state.store(), META_CF, key, value);
+            damage(state.store());
         }
         let reopened = RocksStore::open(dir.path(), &StoreOptions::default());
-        assert!(is_corrupt(reopened.map(|_| ())), "{key:?} = {value:?}");
+        assert!(is_corrupt(reopened.map(|_| ())), "{what}");
     }
+}
+
+/// Values that decode but are not what was committed: the rebuilt tree's root differs from the
+/// stored root, and `State::open` refuses the store. Undoing the damage makes it open again.
+#[test]
+fn a_value_changed_on_disk_fails_the_root_check_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = |i: u8| vec![b'k', i];
+    {
+        let state = open_rocks(dir.path());
+        state.apply(0, &(0..10).map(|i| (k(i), Some(vec![i; 8]))).collect()).unwrap();
+        state.apply(1, &[(k(0), Some(b"new".to_vec()))].into_iter().collect()).unwrap();
+        state.apply(2, &[(k(1), None)].into_iter().collect()).unwrap();
+    }
+    let good = reopen(dir.path()).unwrap().root(2).unwrap();
+
+    type Damage = fn(&RocksStore, &dyn Fn(u8) -> Vec<u8>);
+    let cases: [(&str, Damage); 7] = [
+        ("a live value changed", |s, k| put(s, VALUES_CF, &value_key(&k(5), 0), b"\x01other")),
+        ("a live value emptied", |s, k| put(s, VALUES_CF, &value_key(&k(5), 0), b"\x01")),
+        ("a live value turned into a deletion", |s, k| {
+            put(s, VALUES_CF, &value_key(&k(5), 0), b"\x00")
+        }),
+        ("a live value removed", |s, k| delete(s, VALUES_CF, &value_key(&k(5), 0))),
+        ("a deletion removed", |s, k| delete(s, VALUES_CF, &value_key(&k(1), 2))),
+        ("a value added", |s, k| put(s, VALUES_CF, &value_key(&k(77), 1), b"\x01extra")),
+        ("the latest root changed", |s, _| put(s, ROOTS_CF, &2_u64.to_be_bytes(), &[7; 32])),
+    ];
+    for (what, damage_with) in cases {
+        let saved = {
+            let store = RocksStore::open(dir.path(), &StoreOptions::default()).unwrap();
+            let saved = (entries(&store, VALUES_CF), entries(&store, ROOTS_CF));
+            damage_with(&store, &k);
+            saved
+        };
+        assert!(is_corrupt(reopen(dir.path()).map(|_| ())), "{what}");
+        damage(dir.path(), |store| {
+            for (cf, saved) in [(VALUES_CF, &saved.0), (ROOTS_CF, &saved.1)] {
+                for (key, _) in entries(store, cf) {
+                    delete(store, cf, &key);
+                }
+                for (key, value) in saved {
+                    put(store, cf, key, value);
+                }
+            }
+        });
+        assert_eq!(reopen(dir.path()).unwrap().root(2).unwrap(), good, "{what}: restored");
+    }
+
+    // A value that only an older version sees is not read at open; the proof of that version,
+    // which rebuilds its tree, finds it.
+    damage(dir.path(), |store| put(store, VALUES_CF, &value_key(&k(0), 0), b"\x01other"));
+    let state = reopen(dir.path()).unwrap();
+    assert!(is_corrupt(state.get_with_proof(&k(0), 0)));
+    assert!(is_corrupt(state.get_with_proof(&k(3), 0)));
+    let (value, proof) = state.get_with_proof(&k(0), 2).unwrap();
+    proof.verify(good, &k(0), value.as_deref()).unwrap();
 }
 
 #[test]
 fn a_malformed_stale_index_entry_fails_the_prune_without_deleting_anything() {
     let dir = tempfile::tempdir().unwrap();
     let state = committed(dir.path(), 4);
-    let nodes = state.store().node_count().unwrap();
-    put(state.store(), STALE_NODES_CF, &[0, 0, 0, 0, 0, 0, 0, 1, 9, 9], b"");
-    assert!(is_corrupt(state.store().prune(3)));
-    assert_eq!(state.store().node_count().unwrap(), nodes);
+    let values = state.store().value_count().unwrap();
+    let stale = state.store().stale_value_count().unwrap();
+    assert!(stale > 0);
+    put(state.store(), STALE_VALUES_CF, &[0, 0, 0, 0, 0, 0, 0, 1, 9, 9], b"");
+    assert!(is_corrupt(state.prune(3)));
+    assert_eq!(state.store().value_count().unwrap(), values);
+    assert_eq!(state.store().stale_value_count().unwrap(), stale + 1);
+    assert_eq!(state.store().root_count().unwrap(), 4);
     assert_eq!(state.store().oldest_version().unwrap(), Some(0));
     state.root(0).unwrap();
-}
 
-#[test]
-fn the_rightmost_leaf_is_found_by_a_scan_and_checked() {
-    let dir = tempfile::tempdir().unwrap();
-    let rocks = open_rocks(dir.path());
-    let memory = memory();
-    assert!(rocks.store().get_rightmost_leaf().unwrap().is_none());
-    // One version, so that every leaf is current and the answer is unique.
-    let changes = block(0, 200, 150);
-    rocks.apply(0, &changes).unwrap();
-    memory.apply(0, &changes).unwrap();
-    let (rocks_key, rocks_leaf) = rocks.store().get_rightmost_leaf().unwrap().unwrap();
-    let (memory_key, memory_leaf) = memory.store().get_rightmost_leaf().unwrap().unwrap();
-    assert_eq!((&rocks_key, &rocks_leaf), (&memory_key, &memory_leaf));
-    let max_hash =
-        changes.iter().filter(|(_, v)| v.is_some()).map(|(k, _)| key_hash(k)).max().unwrap();
-    assert_eq!(rocks_leaf.key_hash(), max_hash);
-
-    // A leaf stored under a malformed key is reported, not trusted.
-    let leaf_bytes = borsh::to_vec(&Node::Leaf(rocks_leaf)).unwrap();
-    put(rocks.store(), NODES_CF, &[1, 2, 3], &leaf_bytes);
-    let error = rocks.store().get_rightmost_leaf().unwrap_err();
-    assert!(matches!(error.downcast::<StoreError>().unwrap(), StoreError::Corrupt(_)));
+    delete(state.store(), STALE_VALUES_CF, &[0, 0, 0, 0, 0, 0, 0, 1, 9, 9]);
+    assert!(state.prune(3).unwrap().values > 0);
 }
 
 #[test]
 fn errors_keep_their_kind_through_the_state() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(RocksStore::open(dir.path(), &StoreOptions::default()).unwrap());
-    let state = State::new(Arc::clone(&store));
-    state.apply(0, &block(0, 30, 20)).unwrap();
-    put(&store, NODES_CF, &root_key(0), b"\x05garbage");
-    assert!(is_corrupt(state.root(0)));
-    assert!(is_corrupt(state.prepare(1, &block(1, 30, 20)).map(|c| c.root)));
+    let state = open_rocks_with(dir.path(), StateConfig { tree_versions: 1 });
+    for version in 0..3 {
+        state.apply(version, &block(version, 30, 20)).unwrap();
+    }
+    put(state.store(), ROOTS_CF, &1_u64.to_be_bytes(), b"\x05garbage");
+    assert!(is_corrupt(state.root(1)));
+    assert!(is_corrupt(state.get_with_proof(&key(0), 1)));
+    // Versions that do not need that root are unaffected.
+    state.get_with_proof(&key(0), 0).unwrap();
+    state.get_with_proof(&key(0), 2).unwrap();
+    state.apply(3, &block(3, 30, 20)).unwrap();
 }

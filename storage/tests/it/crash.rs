@@ -1,5 +1,7 @@
 //! A writer killed with SIGKILL in the middle of its commits leaves a database that opens at a
-//! complete version: every commit it acknowledged is there, and nothing of a torn one.
+//! complete version: every commit it acknowledged is there, and nothing of a torn one. Each
+//! reopen goes through `State::open`, which rebuilds the latest tree from the stored values and
+//! refuses the store unless it hashes to the stored root.
 //!
 //! The writer is this test binary itself, started again with a filter that runs only
 //! [`crash_writer`] and an environment variable naming the database. That way the test needs no

@@ -3,11 +3,13 @@
 use std::collections::BTreeMap;
 
 use altan_primitives::Hash;
-use altan_runtime::state::{State, StateChanges, StateProof, StateStore};
+use altan_runtime::state::{
+    State, StateChanges, StateConfig, StateProof, StateStore, StoreError, Version,
+};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 
-use crate::common::{Model, apply_model, memory, open_rocks};
+use crate::common::{Model, apply_model, memory, open_rocks, open_rocks_with, scan};
 
 /// Keys are drawn from a small space so that blocks overwrite and delete each other's writes.
 const KEYS: u8 = 12;
@@ -26,15 +28,21 @@ fn changes_of(block: &[(u8, Option<Vec<u8>>)]) -> StateChanges {
     block.iter().map(|(k, value)| (state_key(*k), value.clone())).collect()
 }
 
+/// How a test damages each proof: a byte of its encoding to flip (index, mask), and a sibling
+/// hash to edit (step, sibling, byte).
+type Tamper = ((usize, u8), (usize, usize, usize));
+
 /// Checks every key of `state` at `version` against `model`, with proofs that verify against
-/// `root`, and that a wrong value or a tampered proof does not verify.
+/// `root`, and that a wrong value, a wrong root or a tampered proof does not verify. Returns the
+/// proofs, for comparison with another backend's.
 fn check_version<S: StateStore>(
     state: &State<S>,
-    version: u64,
+    version: Version,
     root: Hash,
     model: &Model,
-    tamper: (usize, u8),
-) -> Result<(), TestCaseError> {
+    tamper: Tamper,
+) -> Result<Vec<StateProof>, TestCaseError> {
+    let mut proofs = Vec::new();
     for k in 0..KEYS {
         let key = state_key(k);
         let expected = model.get(&key);
@@ -56,37 +64,62 @@ fn check_version<S: StateStore>(
         let other_root = Hash(*blake3::hash(&root.0).as_bytes());
         prop_assert!(proof.verify(other_root, &key, expected).is_err());
 
-        let mut bytes = proof.to_bytes();
-        let index = tamper.0 % bytes.len();
-        bytes[index] ^= tamper.1.max(1);
-        if let Ok(tampered) = StateProof::from_bytes(&bytes) {
+        // A flipped byte either no longer decodes or no longer verifies.
+        let ((index, mask), (step, sibling, byte)) = tamper;
+        let bytes = proof.to_bytes();
+        prop_assert_eq!(&StateProof::from_bytes(&bytes).unwrap(), &proof);
+        let mut flipped = bytes.clone();
+        let index = index % flipped.len();
+        flipped[index] ^= mask.max(1);
+        if let Ok(tampered) = StateProof::from_bytes(&flipped) {
             prop_assert!(
                 tampered.verify(root, &key, expected).is_err(),
                 "a proof with byte {index} flipped still verifies"
             );
         }
+        // An edited sibling hash leads to another root.
+        let mut edited = proof.clone();
+        let steps = edited.0.steps.len();
+        if steps > 0 {
+            let siblings = &mut edited.0.steps[step % steps].siblings;
+            if !siblings.is_empty() {
+                let len = siblings.len();
+                siblings[sibling % len].0[byte % 32] ^= 0x80;
+                prop_assert!(edited.verify(root, &key, expected).is_err());
+            }
+        }
+        proofs.push(proof);
     }
-    Ok(())
+    Ok(proofs)
+}
+
+fn tamper_strategy() -> impl Strategy<Value = Tamper> {
+    ((any::<usize>(), any::<u8>()), (any::<usize>(), any::<usize>(), any::<usize>()))
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
-    /// After every block the two backends have the same root, and at every kept version every
-    /// key reads as the model says, with proofs of presence and absence that verify.
+    /// After every block the two backends have the same root, scan the same entries and read
+    /// the same values at every kept version. The rocksdb state keeps only the latest tree in
+    /// memory, so every older version is proved from a tree rebuilt from its values, and those
+    /// proofs are the very proofs the in-memory state makes from its kept trees. A prune at a
+    /// random point removes the same entries from both and leaves older versions unreadable.
     #[test]
     fn rocks_matches_memory_and_the_model(
-        blocks in vec(block_strategy(), 1..10),
-        flush_after in 0..10_usize,
-        tamper in (any::<usize>(), any::<u8>()),
+        blocks in vec(block_strategy(), 1..9),
+        flush_after in 0..9_usize,
+        prune in (0..9_usize, any::<u64>()),
+        tamper in tamper_strategy(),
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let rocks = open_rocks(dir.path());
+        let rocks = open_rocks_with(dir.path(), StateConfig { tree_versions: 1 });
         let memory = memory();
-        let mut model = Model::new();
         let mut models = Vec::new();
+        let mut model = Model::new();
+        let mut oldest = 0;
         for (version, block) in blocks.iter().enumerate() {
-            let version = version as u64;
+            let version = version as Version;
             let changes = changes_of(block);
             let rocks_root = rocks.apply(version, &changes).unwrap();
             let memory_root = memory.apply(version, &changes).unwrap();
@@ -97,13 +130,31 @@ proptest! {
                 // From here on, older versions are read from table files, not the memtable.
                 rocks.store().flush().unwrap();
             }
-            for (old, old_model) in models.iter().enumerate() {
-                let old = old as u64;
+            if version as usize == prune.0 {
+                let keep_from = prune.1 % (version + 1);
+                let stats = rocks.prune(keep_from).unwrap();
+                prop_assert_eq!(stats, memory.prune(keep_from).unwrap());
+                prop_assert_eq!(rocks.store().value_count().unwrap(),
+                    memory.store().value_count() as u64);
+                oldest = keep_from;
+            }
+            prop_assert_eq!(rocks.store().oldest_version().unwrap(), Some(oldest));
+            for old in 0..oldest {
+                let unavailable = rocks.get_with_proof(&state_key(0), old);
+                let unavailable =
+                    matches!(unavailable, Err(StoreError::VersionUnavailable { .. }));
+                prop_assert!(unavailable, "version {} is pruned", old);
+                prop_assert_eq!(rocks.store().root(old).unwrap(), None);
+            }
+            for old in oldest..=version {
                 let root = rocks.root(old).unwrap();
                 prop_assert_eq!(root, memory.root(old).unwrap());
-                check_version(&rocks, old, root, old_model, tamper)?;
+                prop_assert_eq!(scan(&**rocks.store(), old), scan(&**memory.store(), old));
+                let old_model = &models[old as usize];
+                let from_rocks = check_version(&rocks, old, root, old_model, tamper)?;
+                let from_memory = check_version(&memory, old, root, old_model, tamper)?;
+                prop_assert_eq!(from_rocks, from_memory, "proofs at version {}", old);
             }
-            check_version(&memory, version, memory_root, &model, tamper)?;
         }
         prop_assert_eq!(rocks.latest_version().unwrap(), Some(blocks.len() as u64 - 1));
     }
@@ -116,6 +167,7 @@ proptest! {
         contents in btree_map(0..16_u8, vec(any::<u8>(), 0..4), 0..10),
         decoys in vec((0..16_u8, vec(any::<u8>(), 0..4)), 0..6),
         spread in vec(0..4_usize, 16),
+        tamper in tamper_strategy(),
     ) {
         let one_block: StateChanges =
             contents.iter().map(|(k, v)| (state_key(*k), Some(v.clone()))).collect();
@@ -150,6 +202,6 @@ proptest! {
 
         let expected: BTreeMap<_, _> =
             contents.iter().map(|(k, v)| (state_key(*k), v.clone())).collect();
-        check_version(&rocks_many, 5, root_one, &expected, (0, 1))?;
+        check_version(&rocks_many, 5, root_one, &expected, tamper)?;
     }
 }

@@ -1,8 +1,9 @@
 //! Closing and reopening a database, the caller's column families, and version-order checks.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
-use altan_runtime::state::{StateStore, StoreError};
+use altan_runtime::state::{State, StateStore, StoreError};
 use altan_storage::{RocksStore, StoreOptions};
 
 use crate::common::{Model, apply_model, block, key, memory, open_rocks};
@@ -29,9 +30,12 @@ fn reopened_store_has_the_same_versions_roots_and_values() {
             }
         }
 
+        // `open_rocks` rebuilds the latest tree and checks it against the stored root; the
+        // versions before it are proved from trees rebuilt from their values.
         let state = open_rocks(dir.path());
         assert_eq!(state.latest_version().unwrap(), Some(9));
         assert_eq!(state.store().oldest_version().unwrap(), Some(0));
+        assert_eq!(state.store().root_count().unwrap(), 10);
         for (version, (root, model)) in roots.iter().zip(&models).enumerate() {
             let version = version as u64;
             assert_eq!(state.root(version).unwrap(), *root, "root of {version}");
@@ -56,19 +60,25 @@ fn reopened_store_has_the_same_versions_roots_and_values() {
     }
 }
 
+/// `RocksStore::commit_with` goes around `State::commit`, so the `State` that prepared the
+/// commit does not learn of it (its latest tree stays behind): here a `State` is opened again
+/// over the store after each such commit, which also checks that the batch held the whole
+/// version (the rebuilt tree must hash to the stored root).
 #[test]
 fn commit_with_writes_the_callers_data_in_the_same_batch() {
     let dir = tempfile::tempdir().unwrap();
     let options =
         StoreOptions { extra_column_families: vec!["blocks".into()], ..StoreOptions::default() };
+    let memory = memory();
     {
-        let store = RocksStore::open(dir.path(), &options).unwrap();
-        let state = altan_runtime::state::State::new(std::sync::Arc::new(store));
-        let blocks = state.store().cf("blocks").unwrap();
+        let store = Arc::new(RocksStore::open(dir.path(), &options).unwrap());
+        let blocks = store.cf("blocks").unwrap();
         for version in 0..3 {
-            let commit = state.prepare(version, &block(version, KEY_SPACE, 10)).unwrap();
-            state
-                .store()
+            let state = State::open(Arc::clone(&store)).unwrap();
+            let changes = block(version, KEY_SPACE, 10);
+            let commit = state.prepare(version, &changes).unwrap();
+            assert_eq!(commit.root, memory.apply(version, &changes).unwrap());
+            store
                 .commit_with(&commit, |batch| {
                     batch.put_cf(blocks, version.to_be_bytes(), commit.root.0);
                 })
@@ -76,10 +86,11 @@ fn commit_with_writes_the_callers_data_in_the_same_batch() {
         }
 
         // A commit out of order writes nothing, and never asks the caller for its data.
+        let state = State::open(Arc::clone(&store)).unwrap();
         let stale = state.prepare(3, &block(3, KEY_SPACE, 10)).unwrap();
         state.apply(3, &block(3, KEY_SPACE, 10)).unwrap();
         let called = Cell::new(false);
-        let refused = state.store().commit_with(&stale, |batch| {
+        let refused = store.commit_with(&stale, |batch| {
             called.set(true);
             batch.put_cf(blocks, b"never", b"written");
         });
@@ -89,14 +100,37 @@ fn commit_with_writes_the_callers_data_in_the_same_batch() {
 
     // Reopening without naming the family still opens it.
     let store = RocksStore::open(dir.path(), &StoreOptions::default()).unwrap();
-    let state = altan_runtime::state::State::new(std::sync::Arc::new(store));
+    let state = State::open(Arc::new(store)).unwrap();
     let blocks = state.store().cf("blocks").unwrap();
     for version in 0..3_u64 {
         let stored = state.store().db().get_cf(blocks, version.to_be_bytes()).unwrap();
         assert_eq!(stored, Some(state.root(version).unwrap().0.to_vec()));
+        assert_eq!(state.root(version).unwrap(), memory.root(version).unwrap());
     }
     assert_eq!(state.store().db().get_cf(blocks, b"never").unwrap(), None);
     assert_eq!(state.latest_version().unwrap(), Some(3));
+}
+
+/// A commit whose writes are not in strictly increasing key-hash order (only possible by editing
+/// a prepared commit) is refused before anything is written: a repeated key would record its own
+/// write as stale, and a prune would then delete a live value.
+#[test]
+fn commits_with_unordered_or_repeated_keys_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rocks = open_rocks(dir.path());
+    let commit = rocks.prepare(0, &block(0, KEY_SPACE, 10)).unwrap();
+    assert!(commit.writes.len() >= 2, "{}", commit.writes.len());
+    let mut repeated = commit.clone();
+    repeated.writes.push(repeated.writes.last().unwrap().clone());
+    let mut reversed = commit.clone();
+    reversed.writes.reverse();
+    for bad in [repeated, reversed] {
+        assert!(matches!(rocks.store().commit(&bad), Err(StoreError::Backend(_))));
+        assert_eq!(rocks.store().latest_version().unwrap(), None);
+        assert_eq!(rocks.store().value_count().unwrap(), 0);
+    }
+    rocks.commit(&commit).unwrap();
+    assert_eq!(rocks.root(0).unwrap(), commit.root);
 }
 
 #[test]
@@ -139,11 +173,14 @@ fn opening_a_missing_database_without_create_fails() {
 #[test]
 fn the_states_column_family_names_are_reserved() {
     let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions {
-        extra_column_families: vec![altan_storage::NODES_CF.into()],
-        ..StoreOptions::default()
-    };
-    assert!(matches!(RocksStore::open(dir.path(), &options), Err(StoreError::Backend(_))));
+    for name in altan_storage::STATE_COLUMN_FAMILIES {
+        let options = StoreOptions {
+            extra_column_families: vec!["blocks".into(), name.into()],
+            ..StoreOptions::default()
+        };
+        let refused = RocksStore::open(dir.path(), &options);
+        assert!(matches!(refused, Err(StoreError::Backend(_))), "{name}");
+    }
 }
 
 #[test]
