@@ -157,6 +157,11 @@ pub fn gas_left() -> u64 {
     unsafe { host::gas_left() }
 }
 
+unsafe extern "C" {
+    /// Where the linker ends the stack and static data: the first byte free for the heap.
+    static __heap_base: u8;
+}
+
 /// A bump allocator: a call lives for microseconds in an instance that is discarded afterwards,
 /// so memory is never freed, and allocation is a pointer increment.
 struct Bump {
@@ -171,9 +176,11 @@ unsafe impl GlobalAlloc for Bump {
         let mut next = self.next.load(Ordering::Relaxed);
         let mut end = self.end.load(Ordering::Relaxed);
         if end == 0 {
-            // First allocation: the heap starts where the module's memory ends.
+            // First allocation: the heap starts where the linker put its base (after the stack,
+            // which comes first so that an overflow traps, and the data), and uses the rest of the
+            // initial memory before growing it.
             end = core::arch::wasm32::memory_size(0).saturating_mul(PAGE);
-            next = end;
+            next = (&raw const __heap_base) as usize;
         }
         let Some(start) = next.checked_next_multiple_of(layout.align()) else {
             return core::ptr::null_mut();

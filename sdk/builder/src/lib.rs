@@ -119,7 +119,7 @@ fn rustflags(workspace_root: &Path) -> String {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
     let mut flags = vec![
-        "-Clink-arg=-zstack-size=65536".to_owned(),
+        "-Clink-arg=-zstack-size=32768".to_owned(),
         format!("--remap-path-prefix={}=/src", workspace_root.display()),
     ];
     if let Some(cargo_home) = cargo_home {
