@@ -184,7 +184,7 @@ fn commit(c: &mut Criterion) {
             || state.prepare(next.get(), &random_block(&mut rng)).unwrap(),
             |commit| {
                 state.commit(&commit).unwrap();
-                next.set(commit.version + 1);
+                next.set(commit.version() + 1);
             },
             BatchSize::PerIteration,
         )
@@ -263,7 +263,7 @@ fn state_roots(c: &mut Criterion) {
     );
     let mut check = Rng(4);
     let block = account_block(&mut check, &mut accounts, 1);
-    assert_eq!(rocks.prepare(1, &block).unwrap().root, memory.prepare(1, &block).unwrap().root);
+    assert_eq!(rocks.prepare(1, &block).unwrap().root(), memory.prepare(1, &block).unwrap().root());
     drop(memory);
     state_root(c, "rocksdb", &rocks, &mut accounts);
 }

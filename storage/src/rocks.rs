@@ -328,21 +328,21 @@ impl RocksStore {
     ) -> Result<(), StoreError> {
         let _writer = lock(&self.writer);
         let mut meta = self.meta();
-        check_next_version(meta.latest, commit.version)?;
+        check_next_version(meta.latest, commit.version())?;
         // `State::prepare` makes the writes strictly increasing by key hash, and its root
         // describes exactly those. Writes in another order or with a repeated key were edited
         // after the root was computed (and a repeated key would leave which of its values is
         // stored to the order of the batch).
-        if !commit.writes.is_sorted_by(|a, b| a.0 < b.0) {
+        if !commit.writes().is_sorted_by(|a, b| a.0 < b.0) {
             return Err(StoreError::Backend(format!(
                 "the writes of version {} are not in strictly increasing key-hash order",
-                commit.version
+                commit.version()
             )));
         }
 
         let values_cf = self.cf(VALUES_CF)?;
         let stale_values_cf = self.cf(STALE_VALUES_CF)?;
-        let capacity = commit.writes.iter().fold(0_usize, |bytes, (_, value)| {
+        let capacity = commit.writes().iter().fold(0_usize, |bytes, (_, value)| {
             let value_len = value.as_ref().map_or(0, Vec::len);
             bytes.saturating_add(VALUE_KEY_LEN + 1 + BATCH_ENTRY_OVERHEAD).saturating_add(value_len)
         });
@@ -350,30 +350,30 @@ impl RocksStore {
         let previous = self.previous_versions(commit)?;
         let mut encoded = Vec::new();
         let mut superseded = 0_usize;
-        for ((key_hash, value), previous) in commit.writes.iter().zip(previous) {
+        for ((key_hash, value), previous) in commit.writes().iter().zip(previous) {
             // As in `MemoryStore`: the key's previous entry (a deletion included) becomes stale
             // at this version.
             if let Some(previous) = previous {
-                let stale = stale_value_key(commit.version, key_hash, previous);
+                let stale = stale_value_key(commit.version(), key_hash, previous);
                 batch.put_cf(stale_values_cf, stale, []);
                 superseded = superseded.saturating_add(1);
             }
             encode_value_into(value.as_deref(), &mut encoded);
-            batch.put_cf(values_cf, value_key(key_hash, commit.version), &encoded);
+            batch.put_cf(values_cf, value_key(key_hash, commit.version()), &encoded);
         }
 
-        batch.put_cf(self.cf(ROOTS_CF)?, encode_version(commit.version), commit.root.0);
+        batch.put_cf(self.cf(ROOTS_CF)?, encode_version(commit.version()), commit.root().0);
         let meta_cf = self.cf(META_CF)?;
-        meta.latest = Some(commit.version);
-        batch.put_cf(meta_cf, META_LATEST, encode_version(commit.version));
+        meta.latest = Some(commit.version());
+        batch.put_cf(meta_cf, META_LATEST, encode_version(commit.version()));
         if meta.oldest.is_none() {
-            meta.oldest = Some(commit.version);
-            batch.put_cf(meta_cf, META_OLDEST, encode_version(commit.version));
+            meta.oldest = Some(commit.version());
+            batch.put_cf(meta_cf, META_OLDEST, encode_version(commit.version()));
         }
         extra(&mut batch);
         self.write(batch)?;
         self.set_meta(meta);
-        debug!(target: TARGET, version = commit.version, writes = commit.writes.len(), superseded,
+        debug!(target: TARGET, version = commit.version(), writes = commit.writes().len(), superseded,
             "committed state version");
         Ok(())
     }
@@ -388,16 +388,16 @@ impl RocksStore {
             writes
                 .iter()
                 .map(|(key_hash, _)| {
-                    newest_entry(&mut iterator, key_hash, commit.version, |v, _| Ok(v))
+                    newest_entry(&mut iterator, key_hash, commit.version(), |v, _| Ok(v))
                 })
                 .collect::<Result<Vec<_>, StoreError>>()
         };
-        if self.lookup_threads < 2 || commit.writes.len() < PARALLEL_LOOKUP_MIN {
-            return lookup(&commit.writes);
+        if self.lookup_threads < 2 || commit.writes().len() < PARALLEL_LOOKUP_MIN {
+            return lookup(&commit.writes());
         }
-        let chunk = commit.writes.len().div_ceil(self.lookup_threads);
+        let chunk = commit.writes().len().div_ceil(self.lookup_threads);
         std::thread::scope(|scope| {
-            let mut chunks = commit.writes.chunks(chunk);
+            let mut chunks = commit.writes().chunks(chunk);
             let first = chunks.next().unwrap_or_default();
             let others: Vec<_> = chunks.map(|writes| scope.spawn(move || lookup(writes))).collect();
             let mut previous = lookup(first)?;

@@ -9,10 +9,13 @@
 //! on the call stack), so it has no self-governance.
 //!
 //! Executing a call records its outcome instead of reverting: a callee that reverts or fails
-//! leaves the proposal executed and failed, and the owners propose again if they wish. The callee
-//! gets all the gas of the transaction but [`EXECUTION_RESERVE_GAS`], which is kept to record the
-//! outcome; an owner who executes with too little gas makes the call fail, so owners should be
-//! trusted to give execution enough.
+//! leaves the proposal executed and failed, and the owners propose again if they wish. So that
+//! no single owner can make a confirmed call fail by executing it with too little gas, the gas
+//! the callee gets is part of the proposal, which the owners confirm (as Gnosis Safe's
+//! `safeTxGas`): execution reverts with [`Error::NotEnoughGas`], leaving the proposal pending,
+//! unless at least that gas plus [`EXECUTION_RESERVE_GAS`] (kept to record the outcome) is left,
+//! and otherwise gives the callee exactly that gas. A call that fails with it fails genuinely,
+//! and is recorded as failed.
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
 extern crate alloc;
@@ -31,8 +34,9 @@ pub const MAX_OWNERS: usize = 32;
 /// and call input limits).
 pub const MAX_PROPOSAL_INPUT: usize = 16 * 1024;
 
-/// The gas [`Multisig::execute`] keeps back from the callee to record the outcome and emit
-/// [`Executed`] afterwards: one storage write and one event cost well under this.
+/// The gas [`Multisig::execute`] needs left on top of the gas it gives a call: it pays for the
+/// call itself (including copying the input, up to [`MAX_PROPOSAL_INPUT`] bytes) and for
+/// recording the outcome and emitting [`Executed`] afterwards (one storage write and one event).
 pub const EXECUTION_RESERVE_GAS: u64 = 30_000;
 
 /// The wallet's storage.
@@ -58,6 +62,9 @@ pub struct Action {
     pub value: Balance,
     /// The raw call input (selector and encoded arguments); empty for a plain transfer.
     pub input: Vec<u8>,
+    /// The gas the call is given: execution reverts unless it can give exactly this much. 0 for
+    /// a plain transfer, which runs no code.
+    pub gas: u64,
 }
 
 /// Whether a proposal has run, and how it went.
@@ -195,6 +202,10 @@ pub enum Error {
     /// The call input is longer than [`MAX_PROPOSAL_INPUT`].
     #[error("call input is longer than MAX_PROPOSAL_INPUT bytes")]
     InputTooLarge,
+    /// Less gas is left than the call's gas plus [`EXECUTION_RESERVE_GAS`]: execute again with a
+    /// higher gas limit.
+    #[error("not enough gas left to give the call the gas the proposal asks for")]
+    NotEnoughGas,
 }
 
 #[contract]
@@ -230,9 +241,19 @@ impl Multisig {
         emit(&Deposited { from: env::caller(), value: env::value() });
     }
 
-    /// Proposes sending `value` to `to`, calling it with `input` unless `input` is empty, and
-    /// counts the proposer's confirmation. Returns the proposal's id. Only owners may propose.
-    pub fn propose(&mut self, to: Address, value: Balance, input: Vec<u8>) -> Result<u64, Error> {
+    /// Proposes sending `value` to `to`, calling it with `input` and exactly `gas` unless `input`
+    /// is empty, and counts the proposer's confirmation. Returns the proposal's id. Only owners
+    /// may propose.
+    ///
+    /// `gas` is what the call needs to succeed; [`Multisig::execute`] reverts rather than give it
+    /// less. A plain transfer (empty `input`) runs no code: its `gas` is ignored and stored as 0.
+    pub fn propose(
+        &mut self,
+        to: Address,
+        value: Balance,
+        input: Vec<u8>,
+        gas: u64,
+    ) -> Result<u64, Error> {
         let proposer = self.caller_as_owner()?;
         if input.len() > MAX_PROPOSAL_INPUT {
             return Err(Error::InputTooLarge);
@@ -242,7 +263,8 @@ impl Multisig {
         let next = id.checked_add(1).unwrap_or_else(|| panic!("proposal ids exhausted"));
         self.next_id.set(&next);
         let is_call = !input.is_empty();
-        self.actions.insert(&id, &Action { proposer, to, value, input });
+        let gas = if is_call { gas } else { 0 };
+        self.actions.insert(&id, &Action { proposer, to, value, input, gas });
         self.statuses.insert(&id, &Status { confirmations: 1, outcome: Outcome::Pending });
         self.confirmed.insert(&(id, proposer), &true);
         emit(&Proposed { id, proposer, to, value, is_call });
@@ -282,6 +304,10 @@ impl Multisig {
 
     /// Runs proposal `id`, which enough owners confirm, and returns whether the transfer or call
     /// succeeded. A failed call still marks the proposal executed. Only owners may execute.
+    ///
+    /// A call is given exactly the proposal's gas: if less than that plus
+    /// [`EXECUTION_RESERVE_GAS`] is left, execution reverts with [`Error::NotEnoughGas`] and the
+    /// proposal stays pending.
     pub fn execute(&mut self, id: u64) -> Result<bool, Error> {
         let by = self.caller_as_owner()?;
         let mut status = self.pending_status(id)?;
@@ -297,11 +323,16 @@ impl Multisig {
             true
         } else {
             // Marked executed before the call, so that no callee could ever run it a second
-            // time, even if this contract were made reentrant.
+            // time, even if this contract were made reentrant. The revert below undoes this.
             status.outcome = Outcome::Failed;
             self.statuses.insert(&id, &status);
-            let gas = env::gas_left().saturating_sub(EXECUTION_RESERVE_GAS);
-            env::call_raw(&action.to, action.value, &action.input, gas).is_ok()
+            // Checked last before the call, so that the reserve only has to pay for the call
+            // itself and what follows it: the chain caps the callee's gas at what is left, and
+            // a callee given less than the owners agreed to could fail for that alone.
+            if env::gas_left() < action.gas.saturating_add(EXECUTION_RESERVE_GAS) {
+                return Err(Error::NotEnoughGas);
+            }
+            env::call_raw(&action.to, action.value, &action.input, action.gas).is_ok()
         };
         status.outcome = if success { Outcome::Succeeded } else { Outcome::Failed };
         self.statuses.insert(&id, &status);
@@ -374,6 +405,9 @@ mod tests {
     use token::{Token, TokenRef};
 
     use super::*;
+
+    /// The gas the tests' call proposals give the callee (the off-chain chain does not meter it).
+    const CALL_GAS: u64 = 100_000;
 
     /// Owners 1, 2 and 3; account 9 is a stranger.
     fn owners() -> Vec<Address> {
@@ -457,6 +491,11 @@ mod tests {
             (Error::NotEnoughConfirmations, 9, "not enough confirmations to execute"),
             (Error::InsufficientBalance, 10, "the wallet holds less than the proposal's value"),
             (Error::InputTooLarge, 11, "call input is longer than MAX_PROPOSAL_INPUT bytes"),
+            (
+                Error::NotEnoughGas,
+                12,
+                "not enough gas left to give the call the gas the proposal asks for",
+            ),
         ];
         for (error, code, message) in expected {
             assert_eq!((error.code(), error.message().as_str()), (code, message), "{error:?}");
@@ -522,11 +561,14 @@ mod tests {
         let chain = TestChain::new();
         let wallet = deploy(&chain, 0);
         let (alice, to) = (TestChain::account(1), TestChain::account(7));
-        assert_eq!(wallet.propose(to, 50, Vec::new()), Ok(0));
-        assert_eq!(wallet.propose(to, 0, vec![1, 2, 3]), Ok(1));
+        // A plain transfer runs no code: the gas given with it is not kept.
+        assert_eq!(wallet.propose(to, 50, Vec::new(), 5_000), Ok(0));
+        assert_eq!(wallet.propose(to, 0, vec![1, 2, 3], 70_000), Ok(1));
         assert_eq!(wallet.proposal_count(), Ok(2));
+        let transfer = Action { proposer: alice, to, value: 50, input: Vec::new(), gas: 0 };
+        assert_eq!(wallet.proposal(0).unwrap().action, transfer);
         let expected = Proposal {
-            action: Action { proposer: alice, to, value: 0, input: vec![1, 2, 3] },
+            action: Action { proposer: alice, to, value: 0, input: vec![1, 2, 3], gas: 70_000 },
             status: Status { confirmations: 1, outcome: Outcome::Pending },
         };
         assert_eq!(wallet.proposal(1), Ok(expected));
@@ -543,12 +585,12 @@ mod tests {
     fn strangers_cannot_propose_confirm_revoke_or_execute() {
         let chain = TestChain::new();
         let wallet = deploy(&chain, 100);
-        let id = wallet.propose(TestChain::account(7), 10, Vec::new()).unwrap();
+        let id = wallet.propose(TestChain::account(7), 10, Vec::new(), 0).unwrap();
         chain.set_caller(TestChain::account(2));
         wallet.confirm(id).unwrap();
         let events = chain.events().len();
         chain.set_caller(TestChain::account(9));
-        assert_reverts(wallet.propose(TestChain::account(9), 10, Vec::new()), Error::NotOwner);
+        assert_reverts(wallet.propose(TestChain::account(9), 10, Vec::new(), 0), Error::NotOwner);
         assert_reverts(wallet.confirm(id), Error::NotOwner);
         assert_reverts(wallet.revoke(id), Error::NotOwner);
         assert_reverts(wallet.execute(id), Error::NotOwner);
@@ -576,11 +618,11 @@ mod tests {
         let wallet = deploy(&chain, 0);
         let to = TestChain::account(7);
         assert_reverts(
-            wallet.propose(to, 0, vec![0; MAX_PROPOSAL_INPUT + 1]),
+            wallet.propose(to, 0, vec![0; MAX_PROPOSAL_INPUT + 1], CALL_GAS),
             Error::InputTooLarge,
         );
         assert_eq!(wallet.proposal_count(), Ok(0));
-        assert_eq!(wallet.propose(to, 0, vec![0; MAX_PROPOSAL_INPUT]), Ok(0));
+        assert_eq!(wallet.propose(to, 0, vec![0; MAX_PROPOSAL_INPUT], CALL_GAS), Ok(0));
     }
 
     #[test]
@@ -588,7 +630,7 @@ mod tests {
         let chain = TestChain::new();
         let wallet = deploy(&chain, 0);
         let (alice, bob) = (TestChain::account(1), TestChain::account(2));
-        let id = wallet.propose(TestChain::account(7), 0, Vec::new()).unwrap();
+        let id = wallet.propose(TestChain::account(7), 0, Vec::new(), 0).unwrap();
         assert_reverts(wallet.confirm(id), Error::AlreadyConfirmed);
         assert_eq!(wallet.confirmations(id), Ok(1));
 
@@ -617,7 +659,7 @@ mod tests {
         let chain = TestChain::new();
         let wallet = deploy(&chain, 100);
         let to = TestChain::account(7);
-        let id = wallet.propose(to, 40, Vec::new()).unwrap();
+        let id = wallet.propose(to, 40, Vec::new(), 0).unwrap();
         assert_reverts(wallet.execute(id), Error::NotEnoughConfirmations);
         chain.set_caller(TestChain::account(2));
         wallet.confirm(id).unwrap();
@@ -635,7 +677,7 @@ mod tests {
         let wallet = deploy(&chain, 100);
         let (bob, carol, to) =
             (TestChain::account(2), TestChain::account(3), TestChain::account(7));
-        let id = wallet.propose(to, 40, Vec::new()).unwrap();
+        let id = wallet.propose(to, 40, Vec::new(), 0).unwrap();
         chain.set_caller(bob);
         wallet.confirm(id).unwrap();
         // Any owner may execute, including one who did not confirm.
@@ -664,7 +706,7 @@ mod tests {
         let chain = TestChain::new();
         let wallet = deploy(&chain, 30);
         let to = TestChain::account(7);
-        let id = wallet.propose(to, 40, Vec::new()).unwrap();
+        let id = wallet.propose(to, 40, Vec::new(), 0).unwrap();
         chain.set_caller(TestChain::account(2));
         wallet.confirm(id).unwrap();
         assert_reverts(wallet.execute(id), Error::InsufficientBalance);
@@ -683,7 +725,9 @@ mod tests {
         let token = deploy_token(&chain, wallet.address());
         let recipient = TestChain::account(7);
         chain.set_caller(TestChain::account(1));
-        let id = wallet.propose(token.address(), 0, token_transfer_input(recipient, 120)).unwrap();
+        let id = wallet
+            .propose(token.address(), 0, token_transfer_input(recipient, 120), CALL_GAS)
+            .unwrap();
         chain.set_caller(TestChain::account(2));
         wallet.confirm(id).unwrap();
         assert_eq!(wallet.execute(id), Ok(true));
@@ -700,6 +744,31 @@ mod tests {
     }
 
     #[test]
+    fn the_off_chain_chain_executes_a_call_with_any_gas() {
+        // Off chain, gas is not metered and `gas_left` is u64::MAX, so no stored gas is too much
+        // (the sum with the reserve saturates) and none is too little for the call. On chain,
+        // the tests in tests/tests/it/multisig.rs check the gas rule itself.
+        let chain = TestChain::new();
+        let wallet = deploy(&chain, 0);
+        let token = deploy_token(&chain, wallet.address());
+        let recipient = TestChain::account(7);
+        let gases = [0, 1, CALL_GAS, u64::MAX - EXECUTION_RESERVE_GAS, u64::MAX];
+        for (sent, gas) in (1..).zip(gases) {
+            chain.set_caller(TestChain::account(1));
+            let id = wallet
+                .propose(token.address(), 0, token_transfer_input(recipient, 10), gas)
+                .unwrap();
+            assert_eq!(wallet.proposal(id).unwrap().action.gas, gas);
+            chain.set_caller(TestChain::account(3));
+            wallet.confirm(id).unwrap();
+            assert_eq!(wallet.execute(id), Ok(true), "gas {gas}");
+            assert_eq!(wallet.proposal(id).unwrap().status.outcome, Outcome::Succeeded);
+            assert_eq!(token.balance_of(recipient), Ok(10 * sent));
+        }
+        assert_eq!(token.balance_of(wallet.address()), Ok(300 - 10 * gases.len() as u128));
+    }
+
+    #[test]
     fn a_reverting_call_is_recorded_as_failed_and_undone() {
         let chain = TestChain::new();
         let wallet = deploy(&chain, 0);
@@ -707,7 +776,9 @@ mod tests {
         let recipient = TestChain::account(7);
         chain.set_caller(TestChain::account(1));
         // More than the wallet holds: the token reverts with InsufficientBalance.
-        let id = wallet.propose(token.address(), 0, token_transfer_input(recipient, 301)).unwrap();
+        let id = wallet
+            .propose(token.address(), 0, token_transfer_input(recipient, 301), CALL_GAS)
+            .unwrap();
         chain.set_caller(TestChain::account(2));
         wallet.confirm(id).unwrap();
         let events = chain.events().len();
@@ -731,8 +802,9 @@ mod tests {
         chain.set_caller(TestChain::account(1));
         // The token's transfer is not payable, and an account has no code to call.
         let to_token =
-            wallet.propose(token.address(), 25, token_transfer_input(nobody, 1)).unwrap();
-        let to_account = wallet.propose(nobody, 25, vec![0xde, 0xad, 0xbe, 0xef]).unwrap();
+            wallet.propose(token.address(), 25, token_transfer_input(nobody, 1), CALL_GAS).unwrap();
+        let to_account =
+            wallet.propose(nobody, 25, vec![0xde, 0xad, 0xbe, 0xef], CALL_GAS).unwrap();
         chain.set_caller(TestChain::account(3));
         for id in [to_token, to_account] {
             wallet.confirm(id).unwrap();
@@ -752,7 +824,7 @@ mod tests {
         let other = MultisigRef::at(deploy_raw(&chain, vec![TestChain::account(5)], 1).unwrap());
         chain.set_caller(TestChain::account(1));
         let input = altan_sdk::call_input(altan_sdk::selector("deposit"), &());
-        let id = wallet.propose(other.address(), 60, input).unwrap();
+        let id = wallet.propose(other.address(), 60, input, CALL_GAS).unwrap();
         chain.set_caller(TestChain::account(2));
         wallet.confirm(id).unwrap();
         assert_eq!(wallet.execute(id), Ok(true));
@@ -769,7 +841,7 @@ mod tests {
         let other = MultisigRef::at(deploy_raw(&chain, vec![TestChain::account(5)], 1).unwrap());
         chain.set_caller(TestChain::account(1));
         let input = altan_sdk::call_input(altan_sdk::selector("deposit"), &());
-        let id = wallet.propose(other.address(), 60, input).unwrap();
+        let id = wallet.propose(other.address(), 60, input, CALL_GAS).unwrap();
         chain.set_caller(TestChain::account(2));
         wallet.confirm(id).unwrap();
         assert_reverts(wallet.execute(id), Error::InsufficientBalance);
@@ -783,7 +855,7 @@ mod tests {
         let wallet = deploy(&chain, 0);
         let paying = wallet.with_value(5);
         let results = [
-            paying.propose(TestChain::account(7), 0, Vec::new()).map(|_| ()),
+            paying.propose(TestChain::account(7), 0, Vec::new(), 0).map(|_| ()),
             paying.confirm(0),
             paying.execute(0).map(|_| ()),
         ];

@@ -97,16 +97,16 @@ impl StateStore for MemoryStore {
 
     fn commit(&self, commit: &StateCommit) -> Result<(), StoreError> {
         let mut inner = self.write();
-        check_next_version(inner.latest, commit.version)?;
-        for (key, value) in &commit.writes {
-            if let Some((previous, _)) = newest_at(&inner.values, *key, commit.version) {
-                inner.stale_values.insert((commit.version, *key, previous));
+        check_next_version(inner.latest, commit.version())?;
+        for (key, value) in commit.writes() {
+            if let Some((previous, _)) = newest_at(&inner.values, *key, commit.version()) {
+                inner.stale_values.insert((commit.version(), *key, previous));
             }
-            inner.values.insert((*key, commit.version), value.clone());
+            inner.values.insert((*key, commit.version()), value.clone());
         }
-        inner.roots.insert(commit.version, commit.root);
-        inner.latest = Some(commit.version);
-        inner.oldest.get_or_insert(commit.version);
+        inner.roots.insert(commit.version(), commit.root());
+        inner.latest = Some(commit.version());
+        inner.oldest.get_or_insert(commit.version());
         Ok(())
     }
 

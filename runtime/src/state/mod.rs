@@ -79,16 +79,62 @@ pub enum StoreError {
     },
 }
 
-/// A version's writes and root, ready to be made durable.
+/// A version's writes and root, ready to be made durable. Only [`State::prepare`] makes one, so
+/// its writes, root and tree always agree.
 #[derive(Debug, Clone)]
 pub struct StateCommit {
-    /// The new version.
-    pub version: Version,
-    /// The new root.
-    pub root: Hash,
-    /// The version's writes by key hash, in key-hash order; `None` deletes.
-    pub writes: Vec<(KeyHash, Option<Vec<u8>>)>,
+    version: Version,
+    root: Hash,
+    writes: Vec<(KeyHash, Option<Vec<u8>>)>,
     tree: Tree,
+}
+
+impl StateCommit {
+    /// The new version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The new root.
+    pub fn root(&self) -> Hash {
+        self.root
+    }
+
+    /// The version's writes by key hash, in strictly increasing key-hash order; `None` deletes.
+    pub fn writes(&self) -> &[(KeyHash, Option<Vec<u8>>)] {
+        &self.writes
+    }
+}
+
+/// Hashes writes into tree updates, on two threads for a large batch.
+fn hash_writes(changes: &StateChanges) -> (Vec<(KeyHash, Option<Vec<u8>>)>, Vec<tree::Update>) {
+    let entries: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = changes.iter().collect();
+    let hash =
+        |part: &[(&Vec<u8>, &Option<Vec<u8>>)]| -> Vec<(KeyHash, Option<Vec<u8>>, Option<Hash>)> {
+            part.iter()
+                .map(|(key, value)| {
+                    (KeyHash::of(key), (*value).clone(), value.as_deref().map(tree::value_hash))
+                })
+                .collect()
+        };
+    let mut hashed = if entries.len() >= 2_048 {
+        let (low, high) = entries.split_at(entries.len() / 2);
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| hash(high));
+            let mut first = hash(low);
+            match other.join() {
+                Ok(second) => first.extend(second),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            first
+        })
+    } else {
+        hash(&entries)
+    };
+    hashed.sort_unstable_by_key(|(key, _, _)| *key);
+    let updates = hashed.iter().map(|(key, _, value_hash)| (*key, *value_hash)).collect();
+    let writes = hashed.into_iter().map(|(key, value, _)| (key, value)).collect();
+    (writes, updates)
 }
 
 /// What a prune removed.
@@ -294,13 +340,8 @@ impl<S: StateStore> State<S> {
     ) -> Result<StateCommit, StoreError> {
         let latest = self.store.latest_version()?;
         check_next_version(latest, version)?;
-        let mut writes: Vec<(KeyHash, Option<Vec<u8>>)> =
-            changes.iter().map(|(key, value)| (KeyHash::of(key), value.clone())).collect();
-        writes.sort_unstable_by_key(|(key, _)| *key);
-        let updates: Vec<tree::Update> = writes
-            .iter()
-            .map(|(key, value)| (*key, value.as_deref().map(tree::value_hash)))
-            .collect();
+        let (writes, updates) = hash_writes(changes);
+
         let base = match latest {
             Some(latest) => self.trees().get(&latest).cloned().ok_or_else(|| {
                 StoreError::Corrupt(format!(
@@ -315,12 +356,32 @@ impl<S: StateStore> State<S> {
 
     /// Makes a prepared commit durable and its tree the latest.
     pub fn commit(&self, commit: &StateCommit) -> Result<(), StoreError> {
-        self.store.commit(commit)?;
-        let mut trees = self.trees.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        trees.insert(commit.version, commit.tree.clone());
-        let keep = self.config.tree_versions.max(1);
-        while trees.len() > keep {
-            trees.pop_first();
+        self.commit_using(commit, |store, commit| store.commit(commit))
+    }
+
+    /// Like [`State::commit`], with `write` making the commit durable: a node uses it to write the
+    /// block's own records in the same atomic batch (for example with
+    /// `altan_storage::RocksStore::commit_with`). The tree advances only if `write` succeeds.
+    pub fn commit_using(
+        &self,
+        commit: &StateCommit,
+        write: impl FnOnce(&S, &StateCommit) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        write(&self.store, commit)?;
+        let expired: Vec<Tree> = {
+            let mut trees = self.trees.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            trees.insert(commit.version, commit.tree.clone());
+            let keep = self.config.tree_versions.max(1);
+            let mut expired = Vec::new();
+            while trees.len() > keep {
+                expired.extend(trees.pop_first().map(|(_, tree)| tree));
+            }
+            expired
+        };
+        // Freeing an old version's nodes takes milliseconds in a large state; it need not hold up
+        // the block.
+        if !expired.is_empty() {
+            std::thread::spawn(move || drop(expired));
         }
         Ok(())
     }

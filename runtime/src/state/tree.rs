@@ -48,6 +48,9 @@ impl KeyHash {
 /// The root of the empty tree.
 pub const EMPTY_ROOT: Hash = Hash([0; 32]);
 
+/// Batches at least this large are applied on two threads.
+const PARALLEL_UPDATES: usize = 2_048;
+
 /// The deepest a node can sit: 64 nibbles of a 32-byte hash.
 const MAX_DEPTH: usize = 64;
 
@@ -229,8 +232,34 @@ impl Tree {
     }
 
     /// A new version with `updates` (sorted by key hash, distinct) applied; `self` is unchanged.
+    ///
+    /// A large batch is split between two threads at the root (the two halves of the key space
+    /// are independent subtrees); the result is the same either way.
     pub fn apply(&self, updates: &[Update]) -> Tree {
-        Tree { root: update(self.root.as_ref(), 0, updates) }
+        match &self.root {
+            Some(Node::Internal(internal)) if updates.len() >= PARALLEL_UPDATES => {
+                let groups = by_nibble(updates, 0, |(key, _)| key);
+                let mut children = internal.children.clone();
+                let (low, high) = children.split_at_mut(8);
+                let (low_groups, high_groups) = groups.split_at(8);
+                let update_all = |children: &mut [Option<Node>], groups: &[&[Update]]| {
+                    for (child, group) in children.iter_mut().zip(groups) {
+                        if !group.is_empty() {
+                            *child = update(child.as_ref(), 1, group);
+                        }
+                    }
+                };
+                std::thread::scope(|scope| {
+                    let other = scope.spawn(|| update_all(high, high_groups));
+                    update_all(low, low_groups);
+                    if let Err(panic) = other.join() {
+                        std::panic::resume_unwind(panic);
+                    }
+                });
+                Tree { root: Node::internal(children) }
+            }
+            root => Tree { root: update(root.as_ref(), 0, updates) },
+        }
     }
 
     /// A proof of `key`'s value (or absence) in this tree.

@@ -60,10 +60,8 @@ fn reopened_store_has_the_same_versions_roots_and_values() {
     }
 }
 
-/// `RocksStore::commit_with` goes around `State::commit`, so the `State` that prepared the
-/// commit does not learn of it (its latest tree stays behind): here a `State` is opened again
-/// over the store after each such commit, which also checks that the batch held the whole
-/// version (the rebuilt tree must hash to the stored root).
+/// The node writes its own records in the state's batch through `State::commit_using` and
+/// `RocksStore::commit_with`; the state's tree advances with it, so one `State` serves every block.
 #[test]
 fn commit_with_writes_the_callers_data_in_the_same_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,26 +71,29 @@ fn commit_with_writes_the_callers_data_in_the_same_batch() {
     {
         let store = Arc::new(RocksStore::open(dir.path(), &options).unwrap());
         let blocks = store.cf("blocks").unwrap();
+        let state = State::open(Arc::clone(&store)).unwrap();
         for version in 0..3 {
-            let state = State::open(Arc::clone(&store)).unwrap();
             let changes = block(version, KEY_SPACE, 10);
             let commit = state.prepare(version, &changes).unwrap();
-            assert_eq!(commit.root, memory.apply(version, &changes).unwrap());
-            store
-                .commit_with(&commit, |batch| {
-                    batch.put_cf(blocks, version.to_be_bytes(), commit.root.0);
+            assert_eq!(commit.root(), memory.apply(version, &changes).unwrap());
+            state
+                .commit_using(&commit, |store, commit| {
+                    store.commit_with(commit, |batch| {
+                        batch.put_cf(blocks, version.to_be_bytes(), commit.root().0);
+                    })
                 })
                 .unwrap();
         }
 
         // A commit out of order writes nothing, and never asks the caller for its data.
-        let state = State::open(Arc::clone(&store)).unwrap();
         let stale = state.prepare(3, &block(3, KEY_SPACE, 10)).unwrap();
         state.apply(3, &block(3, KEY_SPACE, 10)).unwrap();
         let called = Cell::new(false);
-        let refused = store.commit_with(&stale, |batch| {
-            called.set(true);
-            batch.put_cf(blocks, b"never", b"written");
+        let refused = state.commit_using(&stale, |store, commit| {
+            store.commit_with(commit, |batch| {
+                called.set(true);
+                batch.put_cf(blocks, b"never", b"written");
+            })
         });
         assert!(matches!(refused, Err(StoreError::OutOfOrder { expected: Some(4), found: 3 })));
         assert!(!called.get());
@@ -111,36 +112,16 @@ fn commit_with_writes_the_callers_data_in_the_same_batch() {
     assert_eq!(state.latest_version().unwrap(), Some(3));
 }
 
-/// A commit whose writes are not in strictly increasing key-hash order (only possible by editing
-/// a prepared commit) is refused before anything is written: a repeated key would record its own
-/// write as stale, and a prune would then delete a live value.
-#[test]
-fn commits_with_unordered_or_repeated_keys_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let rocks = open_rocks(dir.path());
-    let commit = rocks.prepare(0, &block(0, KEY_SPACE, 10)).unwrap();
-    assert!(commit.writes.len() >= 2, "{}", commit.writes.len());
-    let mut repeated = commit.clone();
-    repeated.writes.push(repeated.writes.last().unwrap().clone());
-    let mut reversed = commit.clone();
-    reversed.writes.reverse();
-    for bad in [repeated, reversed] {
-        assert!(matches!(rocks.store().commit(&bad), Err(StoreError::Backend(_))));
-        assert_eq!(rocks.store().latest_version().unwrap(), None);
-        assert_eq!(rocks.store().value_count().unwrap(), 0);
-    }
-    rocks.commit(&commit).unwrap();
-    assert_eq!(rocks.root(0).unwrap(), commit.root);
-}
-
 #[test]
 fn commits_out_of_order_are_refused_like_memory_store() {
     let dir = tempfile::tempdir().unwrap();
     let rocks = open_rocks(dir.path());
     let memory = memory();
     let commit_of_0 = memory.prepare(0, &block(0, KEY_SPACE, 5)).unwrap();
-    let mut commit_of_1 = commit_of_0.clone();
-    commit_of_1.version = 1;
+    // A version 1, prepared by a state that already has a version 0.
+    let ahead = self::memory();
+    ahead.apply(0, &block(0, KEY_SPACE, 5)).unwrap();
+    let commit_of_1 = ahead.prepare(1, &block(1, KEY_SPACE, 5)).unwrap();
 
     let rocks_error = rocks.commit(&commit_of_1).unwrap_err();
     let memory_error = memory.commit(&commit_of_1).unwrap_err();
@@ -155,7 +136,7 @@ fn commits_out_of_order_are_refused_like_memory_store() {
         assert!(matches!(store_error, StoreError::OutOfOrder { expected: Some(1), found: 0 }));
     }
     assert_eq!(rocks.latest_version().unwrap(), Some(0));
-    assert_eq!(rocks.root(0).unwrap(), commit_of_0.root);
+    assert_eq!(rocks.root(0).unwrap(), commit_of_0.root());
 }
 
 #[test]
