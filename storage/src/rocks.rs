@@ -393,7 +393,7 @@ impl RocksStore {
                 .collect::<Result<Vec<_>, StoreError>>()
         };
         if self.lookup_threads < 2 || commit.writes().len() < PARALLEL_LOOKUP_MIN {
-            return lookup(&commit.writes());
+            return lookup(commit.writes());
         }
         let chunk = commit.writes().len().div_ceil(self.lookup_threads);
         std::thread::scope(|scope| {

@@ -79,13 +79,16 @@ pub enum StoreError {
     },
 }
 
+/// A version's writes by key hash, in strictly increasing key-hash order; `None` deletes.
+pub type Writes = Vec<(KeyHash, Option<Vec<u8>>)>;
+
 /// A version's writes and root, ready to be made durable. Only [`State::prepare`] makes one, so
 /// its writes, root and tree always agree.
 #[derive(Debug, Clone)]
 pub struct StateCommit {
     version: Version,
     root: Hash,
-    writes: Vec<(KeyHash, Option<Vec<u8>>)>,
+    writes: Writes,
     tree: Tree,
 }
 
@@ -107,7 +110,7 @@ impl StateCommit {
 }
 
 /// Hashes writes into tree updates, on two threads for a large batch.
-fn hash_writes(changes: &StateChanges) -> (Vec<(KeyHash, Option<Vec<u8>>)>, Vec<tree::Update>) {
+fn hash_writes(changes: &StateChanges) -> (Writes, Vec<tree::Update>) {
     let entries: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = changes.iter().collect();
     let hash =
         |part: &[(&Vec<u8>, &Option<Vec<u8>>)]| -> Vec<(KeyHash, Option<Vec<u8>>, Option<Hash>)> {
