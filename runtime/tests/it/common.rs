@@ -276,3 +276,90 @@ pub fn forward_input(target: &Address, gas: u64, inner: &[u8]) -> Vec<u8> {
     input.extend_from_slice(inner);
     input
 }
+
+/// Blocks that deploy contracts, call them, revert, fail and move native value.
+pub fn mixed_blocks() -> Vec<Vec<SignedTransaction>> {
+    let (alice, bob) = (key(0), key(1));
+    let salt = Hash([5; 32]);
+    let token_code = token();
+    let token = altan_runtime::vm::contract_address(
+        &alice.address(),
+        &altan_primitives::blake3(&token_code),
+        &salt,
+    );
+    let forwarder_code = forwarder(false);
+    let forwarder = altan_runtime::vm::contract_address(
+        &bob.address(),
+        &altan_primitives::blake3(&forwarder_code),
+        &salt,
+    );
+    let tx = |signer: &SecretKey, nonce: u64, action: Action, gas: u64| {
+        Transaction { chain_id: CHAIN_ID, nonce, gas_limit: gas, gas_price: GAS_PRICE, action }
+            .sign(signer)
+    };
+    vec![
+        vec![
+            tx(
+                &alice,
+                0,
+                Action::Deploy {
+                    code: token_code,
+                    input: 10_000u64.to_le_bytes().to_vec(),
+                    value: 0,
+                    salt,
+                },
+                50_000_000,
+            ),
+            tx(
+                &bob,
+                0,
+                Action::Deploy { code: forwarder_code, input: vec![], value: 7, salt },
+                30_000_000,
+            ),
+        ],
+        vec![
+            tx(
+                &alice,
+                1,
+                Action::Call {
+                    contract: token,
+                    input: transfer_input(&bob.address(), 40),
+                    value: 0,
+                },
+                1_000_000,
+            ),
+            tx(
+                &bob,
+                1,
+                Action::Call {
+                    contract: token,
+                    input: transfer_input(&alice.address(), 500),
+                    value: 0,
+                },
+                1_000_000,
+            ),
+            tx(
+                &bob,
+                2,
+                Action::Call {
+                    contract: forwarder,
+                    input: forward_input(&token, 200_000, &balance_input(&bob.address())),
+                    value: 0,
+                },
+                1_000_000,
+            ),
+            tx(&alice, 2, Action::Transfer { to: Address([9; 20]), value: 1_234 }, 100_000),
+            tx(
+                &alice,
+                3,
+                Action::Call {
+                    contract: token,
+                    input: transfer_input(&bob.address(), 1),
+                    value: 0,
+                },
+                8_000,
+            ),
+        ],
+        vec![],
+    ]
+}

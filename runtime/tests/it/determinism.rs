@@ -2,112 +2,17 @@
 
 use std::sync::Arc;
 
-use altan_primitives::{
-    Action, Address, ExecutionStatus, Hash, Receipt, SignedTransaction, Transaction,
-};
+use altan_primitives::{Action, ExecutionStatus, Hash, Receipt, Transaction};
 use altan_runtime::state::MemoryStore;
 use altan_runtime::vm::{MemoryArtifactStore, VmConfig};
 use proptest::prelude::*;
 
 use crate::common::*;
 
-/// A block that exercises every path: deploys, calls, transfers, reverts, failures.
-fn mixed_blocks(chain: &Chain<MemoryStore>) -> Vec<Vec<SignedTransaction>> {
-    let (alice, bob) = (key(0), key(1));
-    let token_code = token();
-    let salt = Hash([9; 32]);
-    let token = altan_runtime::vm::contract_address(
-        &alice.address(),
-        &altan_primitives::blake3(&token_code),
-        &salt,
-    );
-    let forwarder_code = forwarder(false);
-    let forwarder = altan_runtime::vm::contract_address(
-        &bob.address(),
-        &altan_primitives::blake3(&forwarder_code),
-        &salt,
-    );
-    let tx = |signer: &altan_primitives::SecretKey, nonce: u64, action: Action, gas: u64| {
-        Transaction { chain_id: CHAIN_ID, nonce, gas_limit: gas, gas_price: GAS_PRICE, action }
-            .sign(signer)
-    };
-    let _ = chain;
-    vec![
-        vec![
-            tx(
-                &alice,
-                0,
-                Action::Deploy {
-                    code: token_code,
-                    input: 1_000_000u64.to_le_bytes().to_vec(),
-                    value: 0,
-                    salt,
-                },
-                50_000_000,
-            ),
-            tx(
-                &bob,
-                0,
-                Action::Deploy { code: forwarder_code, input: vec![], value: 3, salt },
-                30_000_000,
-            ),
-            tx(&alice, 1, Action::Transfer { to: bob.address(), value: 123 }, 100_000),
-        ],
-        vec![
-            tx(
-                &alice,
-                2,
-                Action::Call {
-                    contract: token,
-                    input: transfer_input(&bob.address(), 10),
-                    value: 0,
-                },
-                1_000_000,
-            ),
-            tx(
-                &bob,
-                1,
-                Action::Call {
-                    contract: token,
-                    input: transfer_input(&alice.address(), 1_000),
-                    value: 0,
-                },
-                1_000_000,
-            ),
-            tx(
-                &bob,
-                2,
-                Action::Call {
-                    contract: forwarder,
-                    input: forward_input(&token, 100_000, &balance_input(&bob.address())),
-                    value: 0,
-                },
-                1_000_000,
-            ),
-            tx(
-                &alice,
-                3,
-                Action::Call {
-                    contract: token,
-                    input: transfer_input(&bob.address(), 1),
-                    value: 0,
-                },
-                8_000,
-            ),
-            tx(
-                &bob,
-                3,
-                Action::Call { contract: Address([1; 20]), input: vec![], value: 0 },
-                100_000,
-            ),
-        ],
-    ]
-}
-
 fn run(chain: &mut Chain<MemoryStore>) -> (Vec<Hash>, Vec<Receipt>) {
     let mut roots = Vec::new();
     let mut receipts = Vec::new();
-    for block in mixed_blocks(chain) {
+    for block in mixed_blocks() {
         receipts.extend(chain.execute(block).unwrap());
         roots.push(chain.root());
     }

@@ -4,11 +4,9 @@
 
 use std::sync::Arc;
 
-use altan_primitives::{
-    Action, Address, ExecutionStatus, Hash, Receipt, SignedTransaction, Transaction, blake3,
-};
+use altan_primitives::{ExecutionStatus, Hash, Receipt};
 use altan_runtime::state::{MemoryStore, StateStore};
-use altan_runtime::vm::{VmConfig, contract_address};
+use altan_runtime::vm::VmConfig;
 use altan_storage::{DiskArtifactStore, RocksStore, StoreOptions};
 
 #[path = "../../../runtime/tests/it/common.rs"]
@@ -17,89 +15,10 @@ mod chain;
 
 use chain::*;
 
-/// Blocks that deploy contracts, call them, revert, fail and move native value.
-fn blocks() -> Vec<Vec<SignedTransaction>> {
-    let (alice, bob) = (key(0), key(1));
-    let salt = Hash([5; 32]);
-    let token_code = token();
-    let token = contract_address(&alice.address(), &blake3(&token_code), &salt);
-    let forwarder_code = forwarder(false);
-    let forwarder = contract_address(&bob.address(), &blake3(&forwarder_code), &salt);
-    let tx = |signer: &altan_primitives::SecretKey, nonce: u64, action: Action, gas: u64| {
-        Transaction { chain_id: CHAIN_ID, nonce, gas_limit: gas, gas_price: GAS_PRICE, action }
-            .sign(signer)
-    };
-    vec![
-        vec![
-            tx(
-                &alice,
-                0,
-                Action::Deploy {
-                    code: token_code,
-                    input: 10_000u64.to_le_bytes().to_vec(),
-                    value: 0,
-                    salt,
-                },
-                50_000_000,
-            ),
-            tx(
-                &bob,
-                0,
-                Action::Deploy { code: forwarder_code, input: vec![], value: 7, salt },
-                30_000_000,
-            ),
-        ],
-        vec![
-            tx(
-                &alice,
-                1,
-                Action::Call {
-                    contract: token,
-                    input: transfer_input(&bob.address(), 40),
-                    value: 0,
-                },
-                1_000_000,
-            ),
-            tx(
-                &bob,
-                1,
-                Action::Call {
-                    contract: token,
-                    input: transfer_input(&alice.address(), 500),
-                    value: 0,
-                },
-                1_000_000,
-            ),
-            tx(
-                &bob,
-                2,
-                Action::Call {
-                    contract: forwarder,
-                    input: forward_input(&token, 200_000, &balance_input(&bob.address())),
-                    value: 0,
-                },
-                1_000_000,
-            ),
-            tx(&alice, 2, Action::Transfer { to: Address([9; 20]), value: 1_234 }, 100_000),
-            tx(
-                &alice,
-                3,
-                Action::Call {
-                    contract: token,
-                    input: transfer_input(&bob.address(), 1),
-                    value: 0,
-                },
-                8_000,
-            ),
-        ],
-        vec![],
-    ]
-}
-
 fn run<S: StateStore>(chain: &mut Chain<S>) -> (Vec<Hash>, Vec<Receipt>) {
     let mut roots = vec![chain.root()];
     let mut receipts = Vec::new();
-    for block in blocks() {
+    for block in mixed_blocks() {
         receipts.extend(chain.execute(block).expect("block executes"));
         roots.push(chain.root());
     }
@@ -147,7 +66,7 @@ fn a_restart_with_a_warm_disk_module_cache_gives_the_same_results() {
     let mut reopened = Chain::with_store(rocks(first_db.path()), config());
     assert_eq!(reopened.height, last_height);
     assert_eq!(reopened.root(), *roots.last().unwrap());
-    let middle = blocks().swap_remove(1);
+    let middle = mixed_blocks().swap_remove(1);
     let parent = Arc::new(reopened.state.snapshot(1).unwrap());
     reopened.height = 1;
     let block = reopened.block(middle);
