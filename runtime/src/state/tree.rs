@@ -87,6 +87,9 @@ struct Leaf {
 #[derive(Debug)]
 struct Internal {
     children: [Option<Node>; 16],
+    /// The children's hashes, kept inline (zero where there is no child): rebuilding a node after
+    /// one child changed reads this array instead of every other child's memory.
+    hashes: [Hash; 16],
     hash: Hash,
 }
 
@@ -110,9 +113,9 @@ impl Node {
         Node::Leaf(Arc::new(Leaf { key, value_hash, hash }))
     }
 
-    /// An internal node from its children, or what a canonical tree has instead: nothing for no
-    /// children, the leaf itself for a lone leaf.
-    fn internal(children: [Option<Node>; 16]) -> Option<Node> {
+    /// An internal node from its children and their hashes, or what a canonical tree has
+    /// instead: nothing for no children, the leaf itself for a lone leaf.
+    fn internal(children: [Option<Node>; 16], hashes: [Hash; 16]) -> Option<Node> {
         let mut present = children.iter().flatten();
         match (present.next(), present.next()) {
             (None, _) => return None,
@@ -124,8 +127,17 @@ impl Node {
             .enumerate()
             .filter(|(_, child)| child.is_some())
             .fold(0u16, |bitmap, (i, _)| bitmap | (1 << i));
-        let hash = internal_hash(bitmap, children.iter().flatten().map(Node::hash));
-        Some(Node::Internal(Arc::new(Internal { children, hash })))
+        let present_hashes =
+            hashes.iter().enumerate().filter(|(i, _)| bitmap & (1 << i) != 0).map(|(_, h)| h);
+        let hash = internal_hash(bitmap, present_hashes);
+        Some(Node::Internal(Arc::new(Internal { children, hashes, hash })))
+    }
+
+    /// An internal node from freshly built children.
+    fn internal_of(children: [Option<Node>; 16]) -> Option<Node> {
+        let hashes =
+            std::array::from_fn(|i| children[i].as_ref().map_or(Hash::ZERO, |c| *c.hash()));
+        Node::internal(children, hashes)
     }
 }
 
@@ -161,7 +173,7 @@ fn build(depth: usize, pairs: &[(KeyHash, Hash)]) -> Option<Node> {
         _ => {
             let groups = by_nibble(pairs, depth, |(key, _)| key);
             let children = groups.map(|group| build(depth.saturating_add(1), group));
-            Node::internal(children)
+            Node::internal_of(children)
         }
     }
 }
@@ -205,12 +217,14 @@ fn update(node: Option<&Node>, depth: usize, updates: &[Update]) -> Option<Node>
         Some(Node::Internal(internal)) => {
             let groups = by_nibble(updates, depth, |(key, _)| key);
             let mut children = internal.children.clone();
-            for (child, group) in children.iter_mut().zip(groups) {
+            let mut hashes = internal.hashes;
+            for ((child, hash), group) in children.iter_mut().zip(&mut hashes).zip(groups) {
                 if !group.is_empty() {
                     *child = update(child.as_ref(), depth.saturating_add(1), group);
+                    *hash = child.as_ref().map_or(Hash::ZERO, |c| *c.hash());
                 }
             }
-            Node::internal(children)
+            Node::internal(children, hashes)
         }
     }
 }
@@ -240,23 +254,27 @@ impl Tree {
             Some(Node::Internal(internal)) if updates.len() >= PARALLEL_UPDATES => {
                 let groups = by_nibble(updates, 0, |(key, _)| key);
                 let mut children = internal.children.clone();
+                let mut hashes = internal.hashes;
                 let (low, high) = children.split_at_mut(8);
+                let (low_hashes, high_hashes) = hashes.split_at_mut(8);
                 let (low_groups, high_groups) = groups.split_at(8);
-                let update_all = |children: &mut [Option<Node>], groups: &[&[Update]]| {
-                    for (child, group) in children.iter_mut().zip(groups) {
-                        if !group.is_empty() {
-                            *child = update(child.as_ref(), 1, group);
+                let update_all =
+                    |children: &mut [Option<Node>], hashes: &mut [Hash], groups: &[&[Update]]| {
+                        for ((child, hash), group) in children.iter_mut().zip(hashes).zip(groups) {
+                            if !group.is_empty() {
+                                *child = update(child.as_ref(), 1, group);
+                                *hash = child.as_ref().map_or(Hash::ZERO, |c| *c.hash());
+                            }
                         }
-                    }
-                };
+                    };
                 std::thread::scope(|scope| {
-                    let other = scope.spawn(|| update_all(high, high_groups));
-                    update_all(low, low_groups);
+                    let other = scope.spawn(|| update_all(high, high_hashes, high_groups));
+                    update_all(low, low_hashes, low_groups);
                     if let Err(panic) = other.join() {
                         std::panic::resume_unwind(panic);
                     }
                 });
-                Tree { root: Node::internal(children) }
+                Tree { root: Node::internal(children, hashes) }
             }
             root => Tree { root: update(root.as_ref(), 0, updates) },
         }
@@ -281,10 +299,10 @@ impl Tree {
                     let mut bitmap = 0u16;
                     let mut siblings = Vec::new();
                     for (i, child) in internal.children.iter().enumerate() {
-                        if let Some(child) = child {
+                        if child.is_some() {
                             bitmap |= 1 << i;
                             if i != nibble {
-                                siblings.push(*child.hash());
+                                siblings.push(internal.hashes[i]);
                             }
                         }
                     }
