@@ -160,9 +160,14 @@ fn state_root(c: &mut Criterion) {
     // Every tenth account changes, so the 10,000 touched accounts spread over the whole tree.
     let block: StateChanges =
         (0..10_000u64).map(|i| (StateKey::account(&address(i * 10)), account(999))).collect();
+    // Ten thousand new accounts: each insert splits a leaf, the costlier path.
+    let fresh: StateChanges =
+        (100_000..110_000u64).map(|i| (StateKey::account(&address(i)), account(5))).collect();
     let mut group = c.benchmark_group("state_root_10k_of_100k_accounts");
     group.sample_size(30);
     group.bench_function("prepare", |b| b.iter(|| state.prepare(1, &block).expect("prepare")));
+    group
+        .bench_function("prepare_fresh", |b| b.iter(|| state.prepare(1, &fresh).expect("prepare")));
     group.finish();
 }
 
