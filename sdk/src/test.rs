@@ -76,6 +76,39 @@ impl CallError {
     }
 }
 
+/// A failed call that may carry a contract's [`crate::Revert`]: the test chain's [`CallError`]
+/// and a typed reference's [`crate::env::CallError`].
+pub trait Reverted: core::fmt::Debug {
+    /// The contract's revert, if the call reverted with one.
+    fn revert(&self) -> Option<crate::Revert>;
+}
+
+impl Reverted for CallError {
+    fn revert(&self) -> Option<crate::Revert> {
+        CallError::revert(self)
+    }
+}
+
+impl Reverted for crate::env::CallError {
+    fn revert(&self) -> Option<crate::Revert> {
+        crate::env::CallError::revert(self)
+    }
+}
+
+/// Asserts that `result` is a revert with exactly `expected`'s code and message.
+#[track_caller]
+pub fn assert_reverts<T: core::fmt::Debug, E: Reverted, C: crate::ContractError>(
+    result: Result<T, E>,
+    expected: C,
+) {
+    let error = match result {
+        Ok(value) => panic!("expected a revert with code {}, got Ok({value:?})", expected.code()),
+        Err(error) => error,
+    };
+    let Some(revert) = error.revert() else { panic!("expected a revert, got {error:?}") };
+    assert_eq!((revert.code, revert.message), (expected.code(), expected.message()));
+}
+
 pub(crate) struct RevertSignal(pub(crate) Vec<u8>);
 pub(crate) struct FailSignal(pub(crate) Failure);
 
@@ -354,6 +387,31 @@ impl TestChain {
     /// Every event so far, in order.
     pub fn events(&self) -> Vec<Event> {
         self.state.borrow().world.events.clone()
+    }
+
+    /// The `back`-th last event (0 is the last), checked to come from `contract` with `E`'s topics,
+    /// and decoded.
+    #[track_caller]
+    pub fn event<E: crate::Event + parity_scale_codec::Decode>(
+        &self,
+        contract: Address,
+        back: usize,
+    ) -> E {
+        let events = self.events();
+        let index = events.len().checked_sub(back.saturating_add(1));
+        let raw =
+            index.and_then(|i| events.get(i)).unwrap_or_else(|| panic!("no event {back} back"));
+        assert_eq!(raw.contract, contract, "the event comes from another contract");
+        let event =
+            E::decode(&mut &raw.data[..]).unwrap_or_else(|e| panic!("event does not decode: {e}"));
+        assert_eq!(raw.topics, event.topics(), "the event's topics do not match its type");
+        event
+    }
+
+    /// [`TestChain::event`] for the last event.
+    #[track_caller]
+    pub fn last_event<E: crate::Event + parity_scale_codec::Decode>(&self, contract: Address) -> E {
+        self.event(contract, 0)
     }
 
     /// Deploys `code` from `from`, sending `value` and running the constructor with `input`.

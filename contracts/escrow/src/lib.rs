@@ -212,9 +212,11 @@ impl Escrow {
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {
-    use altan_sdk::env::CallError;
+
+    use altan_sdk::Encode;
     use altan_sdk::test::{self, INITIAL_BALANCE, TestChain};
-    use altan_sdk::{Decode, Encode, Event, Revert};
+
+    use altan_sdk::test::assert_reverts;
 
     use super::*;
 
@@ -263,30 +265,6 @@ mod tests {
         EscrowRef::at(deploy_raw(chain, AMOUNT, p.seller, p.arbiter, deadline).unwrap())
     }
 
-    /// Asserts that a deployment reverted with `error`'s code and message.
-    fn assert_deploy_reverts(result: Result<Address, test::CallError>, error: Error) {
-        let Err(test::CallError::Reverted(data)) = result else {
-            panic!("expected a revert, got {result:?}");
-        };
-        let revert = Revert::decode(&mut &data[..]).unwrap();
-        assert_eq!((revert.code, revert.message), (error.code(), error.message()));
-    }
-
-    /// Asserts that `result` reverted with `error`'s code and message.
-    fn assert_reverts<T: core::fmt::Debug>(result: Result<T, CallError>, error: Error) {
-        let revert = result.unwrap_err().revert().expect("a contract revert");
-        assert_eq!((revert.code, revert.message), (error.code(), error.message()));
-    }
-
-    /// The last event, checked to come from `escrow` with `E`'s topics, decoded.
-    fn last_event<E: Event + Decode>(chain: &TestChain, escrow: &EscrowRef) -> E {
-        let raw = chain.events().pop().expect("an event");
-        assert_eq!(raw.contract, escrow.address());
-        let event = E::decode(&mut &raw.data[..]).unwrap();
-        assert_eq!(raw.topics, event.topics());
-        event
-    }
-
     /// Asserts that the escrow still holds the funds and nobody was paid.
     fn assert_still_funded(chain: &TestChain, escrow: &EscrowRef) {
         let p = parties();
@@ -326,7 +304,7 @@ mod tests {
         };
         assert_eq!(escrow.terms(), Ok(terms));
         assert_still_funded(&chain, &escrow);
-        let event: Funded = last_event(&chain, &escrow);
+        let event: Funded = chain.last_event(escrow.address());
         let expected = Funded {
             buyer: p.buyer,
             seller: p.seller,
@@ -342,10 +320,7 @@ mod tests {
         let chain = new_chain();
         let p = parties();
         let deadline = START_MS + DAY_MS;
-        assert_deploy_reverts(
-            deploy_raw(&chain, 0, p.seller, p.arbiter, deadline),
-            Error::NotFunded,
-        );
+        assert_reverts(deploy_raw(&chain, 0, p.seller, p.arbiter, deadline), Error::NotFunded);
         assert_eq!(chain.balance(p.buyer), INITIAL_BALANCE);
         assert!(chain.events().is_empty());
     }
@@ -356,9 +331,9 @@ mod tests {
         let p = parties();
         let deadline = START_MS + DAY_MS;
         let zero_seller = deploy_raw(&chain, AMOUNT, Address::ZERO, p.arbiter, deadline);
-        assert_deploy_reverts(zero_seller, Error::ZeroAddress);
+        assert_reverts(zero_seller, Error::ZeroAddress);
         let zero_arbiter = deploy_raw(&chain, AMOUNT, p.seller, Address::ZERO, deadline);
-        assert_deploy_reverts(zero_arbiter, Error::ZeroAddress);
+        assert_reverts(zero_arbiter, Error::ZeroAddress);
         assert_eq!(chain.balance(p.buyer), INITIAL_BALANCE);
         assert!(chain.events().is_empty());
     }
@@ -369,7 +344,7 @@ mod tests {
         let p = parties();
         for deadline in [START_MS - 1, START_MS] {
             let result = deploy_raw(&chain, AMOUNT, p.seller, p.arbiter, deadline);
-            assert_deploy_reverts(result, Error::DeadlineInPast);
+            assert_reverts(result, Error::DeadlineInPast);
         }
         assert_eq!(chain.balance(p.buyer), INITIAL_BALANCE);
         // One ms later is accepted.
@@ -387,7 +362,7 @@ mod tests {
         assert_eq!(chain.balance(escrow.address()), 0);
         assert_eq!(chain.balance(p.seller), INITIAL_BALANCE + AMOUNT);
         assert_eq!(chain.balance(p.buyer), INITIAL_BALANCE - AMOUNT);
-        let event: Released = last_event(&chain, &escrow);
+        let event: Released = chain.last_event(escrow.address());
         assert_eq!(event, Released { by: p.buyer, seller: p.seller, amount: AMOUNT });
     }
 
@@ -402,7 +377,7 @@ mod tests {
         assert_eq!(escrow.state(), Ok(State::Released));
         assert_eq!(chain.balance(p.seller), INITIAL_BALANCE + AMOUNT);
         assert_eq!(chain.balance(p.arbiter), INITIAL_BALANCE);
-        let event: Released = last_event(&chain, &escrow);
+        let event: Released = chain.last_event(escrow.address());
         assert_eq!(event, Released { by: p.arbiter, seller: p.seller, amount: AMOUNT });
     }
 
@@ -431,7 +406,7 @@ mod tests {
         assert_eq!(chain.balance(escrow.address()), 0);
         assert_eq!(chain.balance(p.buyer), INITIAL_BALANCE);
         assert_eq!(chain.balance(p.seller), INITIAL_BALANCE);
-        let event: Refunded = last_event(&chain, &escrow);
+        let event: Refunded = chain.last_event(escrow.address());
         assert_eq!(event, Refunded { by: p.seller, buyer: p.buyer, amount: AMOUNT });
     }
 
@@ -444,7 +419,7 @@ mod tests {
         escrow.refund().unwrap();
         assert_eq!(escrow.state(), Ok(State::Refunded));
         assert_eq!(chain.balance(p.buyer), INITIAL_BALANCE);
-        let event: Refunded = last_event(&chain, &escrow);
+        let event: Refunded = chain.last_event(escrow.address());
         assert_eq!(event, Refunded { by: p.arbiter, buyer: p.buyer, amount: AMOUNT });
     }
 
@@ -466,7 +441,7 @@ mod tests {
         assert_eq!(escrow.state(), Ok(State::Refunded));
         assert_eq!(chain.balance(p.buyer), INITIAL_BALANCE);
         assert_eq!(chain.balance(escrow.address()), 0);
-        let event: Refunded = last_event(&chain, &escrow);
+        let event: Refunded = chain.last_event(escrow.address());
         assert_eq!(event, Refunded { by: p.buyer, buyer: p.buyer, amount: AMOUNT });
     }
 

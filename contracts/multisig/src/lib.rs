@@ -399,10 +399,12 @@ impl Multisig {
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
 mod tests {
-    use altan_sdk::env::CallError;
+
     use altan_sdk::test::{self, INITIAL_BALANCE, TestChain};
-    use altan_sdk::{Decode, Encode, Event, Revert};
+    use altan_sdk::{Decode, Encode, Revert};
     use token::{Token, TokenRef};
+
+    use altan_sdk::test::assert_reverts;
 
     use super::*;
 
@@ -446,30 +448,6 @@ mod tests {
 
     fn token_transfer_input(to: Address, amount: u128) -> Vec<u8> {
         altan_sdk::call_input(altan_sdk::selector("transfer"), &(to, amount))
-    }
-
-    fn assert_deploy_reverts(result: Result<Address, test::CallError>, error: Error) {
-        let Err(test::CallError::Reverted(data)) = result else {
-            panic!("expected a revert, got {result:?}");
-        };
-        let revert = Revert::decode(&mut &data[..]).unwrap();
-        assert_eq!((revert.code, revert.message), (error.code(), error.message()));
-    }
-
-    fn assert_reverts<T: core::fmt::Debug>(result: Result<T, CallError>, error: Error) {
-        let revert = result.unwrap_err().revert().expect("a contract revert");
-        assert_eq!((revert.code, revert.message), (error.code(), error.message()));
-    }
-
-    /// The `back`-th last event (0 is the last), checked to come from `contract` with `E`'s
-    /// topics, decoded.
-    fn event<E: Event + Decode>(chain: &TestChain, contract: Address, back: usize) -> E {
-        let events = chain.events();
-        let raw = &events[events.len() - 1 - back];
-        assert_eq!(raw.contract, contract);
-        let event = E::decode(&mut &raw.data[..]).unwrap();
-        assert_eq!(raw.topics, event.topics());
-        event
     }
 
     #[test]
@@ -528,20 +506,20 @@ mod tests {
     #[test]
     fn deployment_refuses_a_threshold_out_of_range() {
         let chain = TestChain::new();
-        assert_deploy_reverts(deploy_raw(&chain, owners(), 0), Error::ThresholdOutOfRange);
-        assert_deploy_reverts(deploy_raw(&chain, owners(), 4), Error::ThresholdOutOfRange);
-        assert_deploy_reverts(deploy_raw(&chain, Vec::new(), 1), Error::ThresholdOutOfRange);
-        assert_deploy_reverts(deploy_raw(&chain, Vec::new(), 0), Error::ThresholdOutOfRange);
+        assert_reverts(deploy_raw(&chain, owners(), 0), Error::ThresholdOutOfRange);
+        assert_reverts(deploy_raw(&chain, owners(), 4), Error::ThresholdOutOfRange);
+        assert_reverts(deploy_raw(&chain, Vec::new(), 1), Error::ThresholdOutOfRange);
+        assert_reverts(deploy_raw(&chain, Vec::new(), 0), Error::ThresholdOutOfRange);
     }
 
     #[test]
     fn deployment_refuses_duplicate_zero_and_too_many_owners() {
         let chain = TestChain::new();
         let (a, b) = (TestChain::account(1), TestChain::account(2));
-        assert_deploy_reverts(deploy_raw(&chain, vec![a, b, a], 2), Error::DuplicateOwner);
-        assert_deploy_reverts(deploy_raw(&chain, vec![a, Address::ZERO], 1), Error::ZeroOwner);
+        assert_reverts(deploy_raw(&chain, vec![a, b, a], 2), Error::DuplicateOwner);
+        assert_reverts(deploy_raw(&chain, vec![a, Address::ZERO], 1), Error::ZeroOwner);
         let too_many: Vec<Address> = (1..=MAX_OWNERS as u8 + 1).map(|i| Address([i; 20])).collect();
-        assert_deploy_reverts(deploy_raw(&chain, too_many, 2), Error::TooManyOwners);
+        assert_reverts(deploy_raw(&chain, too_many, 2), Error::TooManyOwners);
     }
 
     #[test]
@@ -552,7 +530,7 @@ mod tests {
         wallet.with_value(700).deposit().unwrap();
         assert_eq!(chain.balance(wallet.address()), 700);
         assert_eq!(chain.balance(TestChain::account(5)), INITIAL_BALANCE - 700);
-        let deposited: Deposited = event(&chain, wallet.address(), 0);
+        let deposited: Deposited = chain.event(wallet.address(), 0);
         assert_eq!(deposited, Deposited { from: TestChain::account(5), value: 700 });
     }
 
@@ -575,9 +553,9 @@ mod tests {
         assert_eq!(wallet.confirmations(0), Ok(1));
         assert_eq!(wallet.is_confirmed(0, alice), Ok(true));
         assert_eq!(wallet.is_confirmed(0, TestChain::account(2)), Ok(false));
-        let proposed: Proposed = event(&chain, wallet.address(), 1);
+        let proposed: Proposed = chain.event(wallet.address(), 1);
         assert_eq!(proposed, Proposed { id: 1, proposer: alice, to, value: 0, is_call: true });
-        let confirmed: Confirmed = event(&chain, wallet.address(), 0);
+        let confirmed: Confirmed = chain.event(wallet.address(), 0);
         assert_eq!(confirmed, Confirmed { id: 1, owner: alice, confirmations: 1 });
     }
 
@@ -639,14 +617,14 @@ mod tests {
         wallet.confirm(id).unwrap();
         assert_eq!(wallet.confirmations(id), Ok(2));
         assert_eq!(wallet.is_confirmed(id, bob), Ok(true));
-        let confirmed: Confirmed = event(&chain, wallet.address(), 0);
+        let confirmed: Confirmed = chain.event(wallet.address(), 0);
         assert_eq!(confirmed, Confirmed { id, owner: bob, confirmations: 2 });
 
         chain.set_caller(alice);
         wallet.revoke(id).unwrap();
         assert_eq!(wallet.confirmations(id), Ok(1));
         assert_eq!(wallet.is_confirmed(id, alice), Ok(false));
-        let revoked: Revoked = event(&chain, wallet.address(), 0);
+        let revoked: Revoked = chain.event(wallet.address(), 0);
         assert_eq!(revoked, Revoked { id, owner: alice, confirmations: 1 });
         assert_reverts(wallet.revoke(id), Error::NotConfirmed);
         // A revoked confirmation can be given again.
@@ -689,7 +667,7 @@ mod tests {
             wallet.proposal(id).unwrap().status,
             Status { confirmations: 2, outcome: Outcome::Succeeded }
         );
-        let executed: Executed = event(&chain, wallet.address(), 0);
+        let executed: Executed = chain.event(wallet.address(), 0);
         assert_eq!(executed, Executed { id, by: carol, success: true });
 
         let events = chain.events().len();
@@ -735,9 +713,9 @@ mod tests {
         assert_eq!(token.balance_of(recipient), Ok(120));
         assert_eq!(wallet.proposal(id).unwrap().status.outcome, Outcome::Succeeded);
         // The token saw the wallet as the sender.
-        let moved: token::Transfer = event(&chain, token.address(), 1);
+        let moved: token::Transfer = chain.event(token.address(), 1);
         assert_eq!(moved, token::Transfer { from: wallet.address(), to: recipient, value: 120 });
-        let executed: Executed = event(&chain, wallet.address(), 0);
+        let executed: Executed = chain.event(wallet.address(), 0);
         assert_eq!(executed, Executed { id, by: TestChain::account(2), success: true });
         assert_reverts(wallet.execute(id), Error::AlreadyExecuted);
         assert_eq!(token.balance_of(recipient), Ok(120));
@@ -788,7 +766,7 @@ mod tests {
         assert_eq!(wallet.proposal(id).unwrap().status.outcome, Outcome::Failed);
         // Only the wallet's own event: the token's were undone with its call.
         assert_eq!(chain.events().len(), events + 1);
-        let executed: Executed = event(&chain, wallet.address(), 0);
+        let executed: Executed = chain.event(wallet.address(), 0);
         assert_eq!(executed, Executed { id, by: TestChain::account(2), success: false });
         assert_reverts(wallet.execute(id), Error::AlreadyExecuted);
     }
@@ -830,7 +808,7 @@ mod tests {
         assert_eq!(wallet.execute(id), Ok(true));
         assert_eq!(chain.balance(wallet.address()), 40);
         assert_eq!(chain.balance(other.address()), 60);
-        let deposited: Deposited = event(&chain, other.address(), 1);
+        let deposited: Deposited = chain.event(other.address(), 1);
         assert_eq!(deposited, Deposited { from: wallet.address(), value: 60 });
     }
 

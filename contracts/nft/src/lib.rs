@@ -244,9 +244,11 @@ impl Nft {
 
 #[cfg(test)]
 mod tests {
-    use altan_sdk::env::CallError;
+
+    use altan_sdk::Encode;
     use altan_sdk::test::TestChain;
-    use altan_sdk::{Decode, Encode, Event};
+
+    use altan_sdk::test::assert_reverts;
 
     use super::*;
 
@@ -264,21 +266,6 @@ mod tests {
         let nft = deploy(chain);
         nft.mint(TestChain::account(1), 7, URI.into()).unwrap();
         nft
-    }
-
-    /// Asserts that `result` reverted with `error`'s code and message.
-    fn assert_reverts<T: core::fmt::Debug>(result: Result<T, CallError>, error: Error) {
-        let revert = result.unwrap_err().revert().expect("a contract revert");
-        assert_eq!((revert.code, revert.message), (error.code(), error.message()));
-    }
-
-    /// The last event, checked to come from `nft` with `E`'s topics, decoded.
-    fn last_event<E: Event + Decode>(chain: &TestChain, nft: &NftRef) -> E {
-        let raw = chain.events().pop().expect("an event");
-        assert_eq!(raw.contract, nft.address());
-        let event = E::decode(&mut &raw.data[..]).unwrap();
-        assert_eq!(raw.topics, event.topics());
-        event
     }
 
     #[test]
@@ -326,7 +313,7 @@ mod tests {
         assert_eq!(nft.token_uri(7).unwrap(), URI);
         assert_eq!(nft.token_uri(8).unwrap(), "");
         assert_eq!(nft.get_approved(7), Ok(None));
-        let event: Transfer = last_event(&chain, &nft);
+        let event: Transfer = chain.last_event(nft.address());
         assert_eq!(event, Transfer { from: Address::ZERO, to: alice, token_id: 8 });
         assert_eq!(chain.events().len(), 2);
     }
@@ -404,7 +391,7 @@ mod tests {
         assert_eq!(nft.balance_of(alice), Ok(0));
         assert_eq!(nft.balance_of(bob), Ok(1));
         assert_eq!(nft.token_uri(7).unwrap(), URI);
-        let event: Transfer = last_event(&chain, &nft);
+        let event: Transfer = chain.last_event(nft.address());
         assert_eq!(event, Transfer { from: alice, to: bob, token_id: 7 });
         // The previous owner has no rights left.
         assert_reverts(nft.transfer_from(bob, alice, 7), Error::NotAuthorized);
@@ -419,7 +406,7 @@ mod tests {
         chain.set_caller(alice);
         nft.approve(bob, 7).unwrap();
         assert_eq!(nft.get_approved(7), Ok(Some(bob)));
-        let event: Approval = last_event(&chain, &nft);
+        let event: Approval = chain.last_event(nft.address());
         assert_eq!(event, Approval { owner: alice, approved: bob, token_id: 7 });
 
         chain.set_caller(bob);
@@ -440,7 +427,7 @@ mod tests {
         nft.approve(bob, 7).unwrap();
         nft.approve(Address::ZERO, 7).unwrap();
         assert_eq!(nft.get_approved(7), Ok(None));
-        let event: Approval = last_event(&chain, &nft);
+        let event: Approval = chain.last_event(nft.address());
         assert_eq!(event, Approval { owner: alice, approved: Address::ZERO, token_id: 7 });
         chain.set_caller(bob);
         assert_reverts(nft.transfer_from(alice, bob, 7), Error::NotAuthorized);
@@ -457,7 +444,7 @@ mod tests {
         nft.set_approval_for_all(bob, true).unwrap();
         assert_eq!(nft.is_approved_for_all(alice, bob), Ok(true));
         assert_eq!(nft.is_approved_for_all(bob, alice), Ok(false));
-        let event: ApprovalForAll = last_event(&chain, &nft);
+        let event: ApprovalForAll = chain.last_event(nft.address());
         assert_eq!(event, ApprovalForAll { owner: alice, operator: bob, approved: true });
 
         chain.set_caller(bob);
@@ -466,13 +453,13 @@ mod tests {
         // An operator may approve on the owner's behalf; the event names the owner.
         nft.approve(carol, 8).unwrap();
         assert_eq!(nft.get_approved(8), Ok(Some(carol)));
-        let event: Approval = last_event(&chain, &nft);
+        let event: Approval = chain.last_event(nft.address());
         assert_eq!(event, Approval { owner: alice, approved: carol, token_id: 8 });
 
         chain.set_caller(alice);
         nft.set_approval_for_all(bob, false).unwrap();
         assert_eq!(nft.is_approved_for_all(alice, bob), Ok(false));
-        let event: ApprovalForAll = last_event(&chain, &nft);
+        let event: ApprovalForAll = chain.last_event(nft.address());
         assert_eq!(event, ApprovalForAll { owner: alice, operator: bob, approved: false });
         chain.set_caller(bob);
         assert_reverts(nft.transfer_from(alice, bob, 8), Error::NotAuthorized);
