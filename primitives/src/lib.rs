@@ -27,8 +27,8 @@ pub use address::{Address, AddressParseError};
 pub use block::{Block, Event, ExecutionStatus, FailureReason, Header, Receipt};
 pub use chain_spec::{ChainSpec, GenesisAccount, GenesisValidator};
 pub use consensus::{
-    Certificate, CertificateError, CommitSignature, SignedVote, Validator, ValidatorSet, Vote,
-    VoteKind,
+    Certificate, CertificateError, CommitSignature, Evidence, EvidenceError, EvidencePart, Offence,
+    Proposal, SignedProposal, SignedVote, Validator, ValidatorSet, Vote, VoteKind,
 };
 pub use crypto::{PublicKey, SecretKey, Signature, SignatureError, keccak256};
 pub use hash::{Hash, HexError, blake3, blake3_tagged};
@@ -53,6 +53,12 @@ pub mod domain {
     pub const TRANSACTION: &[u8] = b"altan/tx/v1";
     /// A consensus vote's signing payload.
     pub const VOTE: &[u8] = b"altan/vote/v1";
+    /// A consensus proposal's signing payload.
+    pub const PROPOSAL: &[u8] = b"altan/proposal/v1";
+    /// The identifier of a piece of equivocation evidence.
+    pub const EVIDENCE: &[u8] = b"altan/evidence/v1";
+    /// The hash that picks the leader of a (height, round) from the epoch's seed.
+    pub const LEADER: &[u8] = b"altan/leader/v1";
     /// The address of a deployed contract.
     pub const CONTRACT_ADDRESS: &[u8] = b"altan/contract-address/v1";
 }

@@ -2,7 +2,9 @@
 //! never a panic, and whatever decodes must re-encode to exactly the input (one encoding per
 //! value, so ids and signatures cannot be varied by re-encoding).
 
-use altan_primitives::{Block, Certificate, ChainSpec, Receipt, SignedTransaction, SignedVote};
+use altan_primitives::{
+    Block, Certificate, ChainSpec, Evidence, Receipt, SignedProposal, SignedTransaction, SignedVote,
+};
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 use proptest::prelude::*;
 
@@ -18,6 +20,8 @@ fn all(bytes: &[u8]) -> Result<(), TestCaseError> {
     canonical::<Block>(bytes)?;
     canonical::<Receipt>(bytes)?;
     canonical::<SignedVote>(bytes)?;
+    canonical::<SignedProposal>(bytes)?;
+    canonical::<Evidence>(bytes)?;
     canonical::<Certificate>(bytes)?;
     canonical::<ChainSpec>(bytes)
 }

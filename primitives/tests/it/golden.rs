@@ -9,10 +9,10 @@
 use std::fmt::Debug;
 
 use altan_primitives::{
-    Action, Address, Block, Certificate, ChainSpec, CommitSignature, Event, ExecutionStatus,
-    FailureReason, GenesisAccount, GenesisValidator, Hash, Header, Receipt, SignedTransaction,
-    SignedVote, StakingAction, Transaction, Validator, ValidatorSet, Vote, VoteKind, blake3,
-    merkle,
+    Action, Address, Block, Certificate, ChainSpec, CommitSignature, Event, Evidence,
+    ExecutionStatus, FailureReason, GenesisAccount, GenesisValidator, Hash, Header, Proposal,
+    Receipt, SignedTransaction, SignedVote, StakingAction, Transaction, Validator, ValidatorSet,
+    Vote, VoteKind, blake3, merkle,
 };
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 
@@ -463,6 +463,115 @@ fn certificate() {
         ),
     );
     assert_eq!(certificate.verify(1, &set), Ok(()), "the golden certificate is valid");
+}
+
+#[test]
+fn proposals() {
+    let fresh = Proposal {
+        chain_id: 1,
+        height: 42,
+        round: 3,
+        block_hash: blake3(b"proposed block"),
+        pol_round: None,
+    };
+    let relocked = Proposal { round: 5, pol_round: Some(4), ..fresh.clone() };
+    encoding(
+        "proposal",
+        &fresh,
+        concat!(
+            "01000000000000002a000000000000000300000096a2031946b7b2b1b1c5b2bfca886f3cdcb7efc2",
+            "89d6877f97b0c23228ae826f00"
+        ),
+    );
+    id(
+        "proposal signing_hash",
+        fresh.signing_hash(),
+        "0x6f83fa5929deda82fb7a59a58c1313ab9cf951eee9b6d656a86a884d4869d704",
+    );
+    encoding(
+        "proposal with pol_round",
+        &relocked,
+        concat!(
+            "01000000000000002a000000000000000500000096a2031946b7b2b1b1c5b2bfca886f3cdcb7efc2",
+            "89d6877f97b0c23228ae826f0104000000"
+        ),
+    );
+    id(
+        "proposal with pol_round signing_hash",
+        relocked.signing_hash(),
+        "0xa58e4bc1a75823c94599058bff98e1b15ab1012b658dd5e2c9f6a7c038859aa5",
+    );
+
+    let signed = fresh.sign(&key(0x41));
+    encoding(
+        "signed proposal",
+        &signed,
+        concat!(
+            "01000000000000002a000000000000000300000096a2031946b7b2b1b1c5b2bfca886f3cdcb7efc2",
+            "89d6877f97b0c23228ae826f0021f8b8cb85326fa7b8d717fd57518101adfdf694db2c3488940c07",
+            "0442380e3d1c44766533ce78000b962e1c04d578e3d724e0436d26e2336e37ae973c2febe600"
+        ),
+    );
+    assert_eq!(signed.signer(), Ok(key(0x41).public_key()));
+}
+
+#[test]
+fn evidence() {
+    let vote = |block_hash| Vote {
+        chain_id: 1,
+        height: 42,
+        round: 3,
+        kind: VoteKind::Precommit,
+        block_hash,
+    };
+    let for_block = vote(Some(blake3(b"voted block"))).sign(&key(0x42));
+    let for_nil = vote(None).sign(&key(0x42));
+    // Nil encodes as 0x00 and sorts first, whichever order the votes come in.
+    let duplicate_vote = Evidence::duplicate_vote(for_block.clone(), for_nil.clone());
+    assert_eq!(duplicate_vote, Evidence::duplicate_vote(for_nil, for_block));
+    encoding(
+        "duplicate vote evidence",
+        &duplicate_vote,
+        concat!(
+            "0001000000000000002a0000000000000003000000010022b59d68136bad33191f20b247f7705294",
+            "94d49b6055fd42c198391200e29953453db1586861eb653e693a50790b7b07d3b369a4612f711747",
+            "43d6fd9a58fb640101000000000000002a000000000000000300000001013952fc27ba184bcbf8d6",
+            "a1e8b009b40172c1f3f979b1587d00e8096d9dbadfd2969594689c8df8f6297993b89da4ef2ac5b1",
+            "bf3a4a195ed18ecd7963478cda1b1d3a6ab3e305d1d7063d35ebb92a7cf3429e7d2e34b6cb4d8e54",
+            "81d74f94337701"
+        ),
+    );
+    id(
+        "duplicate vote evidence hash",
+        duplicate_vote.hash(),
+        "0x165fba9202dfe410c2af7b36668f58ea725f2319448f2254368ef6a966aa6ffc",
+    );
+    assert_eq!(duplicate_vote.verify(), Ok(key(0x42).public_key()));
+
+    let proposal =
+        |block_hash| Proposal { chain_id: 1, height: 42, round: 3, block_hash, pol_round: None };
+    let duplicate_proposal = Evidence::duplicate_proposal(
+        proposal(blake3(b"one")).sign(&key(0x43)),
+        proposal(blake3(b"two")).sign(&key(0x43)),
+    );
+    encoding(
+        "duplicate proposal evidence",
+        &duplicate_proposal,
+        concat!(
+            "0101000000000000002a0000000000000003000000d33fb48ab5adff269ae172b29a6913ff04f6f2",
+            "66207a7a8e976f2ecd571d4492000dbefddf6921e8f9324aaa43bb34a2a4e5b50dc2832196799330",
+            "12baa635bb3c492441f333f373e6c735c79fd2c71e5dda1c1a89608ed1a5b80c55110d3a76ce0001",
+            "000000000000002a0000000000000003000000dc770fff53f50835f8cc957e01c0d5731d3c2ed544",
+            "c375493a28c09be5e0976300bc2c384b673492d7fbe5f8c28ba2cef21f1fcb68d67424a3421be0d2",
+            "0bd88bb9065025c2f2a75844a898d7f55b705fd8409d8f83e4ef2033d7fb71dba23619a900"
+        ),
+    );
+    id(
+        "duplicate proposal evidence hash",
+        duplicate_proposal.hash(),
+        "0xc0f687508ed79fe8ed68d83cebe786a0478a20a4a43816b8667d7c09ffd5445f",
+    );
+    assert_eq!(duplicate_proposal.verify(), Ok(key(0x43).public_key()));
 }
 
 #[test]

@@ -9,6 +9,7 @@
 mod address;
 mod certificate;
 mod decoding;
+mod evidence;
 mod golden;
 mod signing;
 mod vectors;
