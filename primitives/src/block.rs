@@ -4,7 +4,9 @@ use alloc::vec::Vec;
 
 use parity_scale_codec::{Decode, Encode};
 
-use crate::{Address, ChainId, Gas, Hash, Height, SignedTransaction, blake3, merkle};
+use crate::{
+    Address, Certificate, ChainId, Evidence, Gas, Hash, Height, SignedTransaction, blake3, merkle,
+};
 
 /// A block header. Its hash is the block's id.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -25,6 +27,12 @@ pub struct Header {
     pub transactions_root: Hash,
     /// The Merkle root of the receipts' hashes.
     pub receipts_root: Hash,
+    /// The hash of the parent's commit certificate carried in the block
+    /// ([`Block::compute_parent_certificate_hash`]; [`Hash::ZERO`] when there is none).
+    pub parent_certificate_hash: Hash,
+    /// The Merkle root of the equivocation evidence carried in the block
+    /// ([`Block::compute_evidence_root`]).
+    pub evidence_root: Hash,
     /// Gas used by all transactions.
     pub gas_used: Gas,
     /// The most gas the block's transactions may use together.
@@ -38,13 +46,20 @@ impl Header {
     }
 }
 
-/// A header and the transactions it commits to.
+/// A header and the body it commits to: transactions, the parent's commit certificate and
+/// equivocation evidence. The header holds a root or hash of each part, so the block id (what
+/// validators vote on) binds the whole block.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Block {
     /// The header.
     pub header: Header,
     /// The transactions, in execution order.
     pub transactions: Vec<SignedTransaction>,
+    /// The precommits the proposer collected for the parent block: the voters it rewards. `None`
+    /// only at height 1 (genesis is not voted on) and on a chain without validators.
+    pub parent_certificate: Option<Certificate>,
+    /// Proof of equivocations for the runtime to punish, in the order they are applied.
+    pub evidence: Vec<Evidence>,
 }
 
 impl Block {
@@ -57,6 +72,19 @@ impl Block {
     pub fn compute_transactions_root(transactions: &[SignedTransaction]) -> Hash {
         let ids: Vec<Hash> = transactions.iter().map(SignedTransaction::id).collect();
         merkle::root(&ids)
+    }
+
+    /// The hash of the parent certificate, as the header must carry it: blake3 of the
+    /// certificate's encoding, or [`Hash::ZERO`] when there is none.
+    pub fn compute_parent_certificate_hash(certificate: Option<&Certificate>) -> Hash {
+        certificate.map_or(Hash::ZERO, |certificate| blake3(&certificate.encode()))
+    }
+
+    /// The Merkle root of the evidence's hashes ([`Evidence::hash`]), as the header must carry
+    /// it.
+    pub fn compute_evidence_root(evidence: &[Evidence]) -> Hash {
+        let hashes: Vec<Hash> = evidence.iter().map(Evidence::hash).collect();
+        merkle::root(&hashes)
     }
 }
 
@@ -97,6 +125,34 @@ pub enum FailureReason {
     InvalidHostCall,
     /// The operation is not enabled on this chain.
     Unsupported,
+    /// A staking operation broke a staking rule.
+    Staking(StakingFailure),
+}
+
+/// Why a staking operation failed. The receipt carries the code; nothing but the fee and the
+/// nonce changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum StakingFailure {
+    /// The sender is already registered as a validator (a jailed one cannot register again).
+    AlreadyValidator,
+    /// Another validator already uses this consensus key.
+    ConsensusKeyInUse,
+    /// The commission is over 10,000 basis points.
+    InvalidCommission,
+    /// The account bonded to or unbonded from is not a registered validator.
+    NotAValidator,
+    /// The validator is jailed for equivocation and takes no new stake.
+    ValidatorJailed,
+    /// The amount is zero.
+    ZeroAmount,
+    /// The amount is more than the sender has bonded to the validator.
+    InsufficientBond,
+    /// The sender already delegates to as many validators as an account may.
+    TooManyDelegations,
+    /// The sender already has as many unbondings in progress as an account may.
+    TooManyUnbondings,
+    /// There is no completed unbonding and no reward to withdraw.
+    NothingToWithdraw,
 }
 
 /// How a transaction ended.

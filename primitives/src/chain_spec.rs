@@ -53,6 +53,58 @@ pub struct ChainSpec {
     pub accounts: Vec<GenesisAccount>,
     /// The first epoch's validators.
     pub validators: Vec<GenesisValidator>,
+    /// The rules of native staking. A spec written before they existed gets the defaults.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub staking: StakingParams,
+}
+
+/// The parameters of native staking: who may validate, how rewards are paid and how
+/// equivocation is punished. Heights and periods are in blocks; shares are in basis points
+/// (1/10,000). The runtime checks them at genesis (for example, evidence must expire before the
+/// stake it could slash has finished unbonding) and keeps them in the state.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields, default))]
+pub struct StakingParams {
+    /// The least stake (self-bond plus delegations) a validator needs to be chosen for an epoch.
+    pub min_validator_stake: Balance,
+    /// The most validators in an epoch's set (K): the top K by stake are chosen.
+    pub max_validators: u16,
+    /// Blocks between an unbond and the withdrawal of its tokens. Until then the tokens earn
+    /// nothing and can still be slashed.
+    pub unbonding_period: u64,
+    /// The oldest offence, in blocks before the including block, that evidence may prove.
+    /// At most `unbonding_period - epoch_length`, so that stake which backed an offence is still
+    /// unbonding, and slashable, whenever its evidence can land.
+    pub evidence_max_age: u64,
+    /// Tokens minted by every block, paid with the block's fees to its proposer and voters.
+    pub block_reward: Balance,
+    /// The proposer's share of a block's reward and fees, in basis points; the rest goes to the
+    /// validators whose precommits for the parent the block carries, by voting power.
+    pub proposer_bonus_bps: u16,
+    /// The share of an equivocating validator's stake (bonded and still unbonding) that is
+    /// burnt, in basis points.
+    pub slash_fraction_bps: u16,
+}
+
+/// 10^18: the smallest units in one token, for readable defaults.
+const TOKEN: Balance = 1_000_000_000_000_000_000;
+
+impl Default for StakingParams {
+    /// Parameters for a development chain: one token to validate, 100 validators, unbonding in
+    /// 10,000 blocks, evidence for 5,000 blocks, one token per block, a 5% proposer bonus, 5%
+    /// slashed for equivocation.
+    fn default() -> Self {
+        StakingParams {
+            min_validator_stake: TOKEN,
+            max_validators: 100,
+            unbonding_period: 10_000,
+            evidence_max_age: 5_000,
+            block_reward: TOKEN,
+            proposer_bonus_bps: 500,
+            slash_fraction_bps: 500,
+        }
+    }
 }
 
 impl ChainSpec {

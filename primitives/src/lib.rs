@@ -24,8 +24,8 @@ pub mod merkle;
 mod transaction;
 
 pub use address::{Address, AddressParseError};
-pub use block::{Block, Event, ExecutionStatus, FailureReason, Header, Receipt};
-pub use chain_spec::{ChainSpec, GenesisAccount, GenesisValidator};
+pub use block::{Block, Event, ExecutionStatus, FailureReason, Header, Receipt, StakingFailure};
+pub use chain_spec::{ChainSpec, GenesisAccount, GenesisValidator, StakingParams};
 pub use consensus::{
     Certificate, CertificateError, CommitSignature, Evidence, EvidenceError, EvidencePart, Offence,
     Proposal, SignedProposal, SignedVote, Validator, ValidatorSet, Vote, VoteKind,

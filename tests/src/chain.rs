@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use altan_primitives::{
     Action, Address, Balance, Block, ChainSpec, ExecutionStatus, GenesisAccount, Hash, Header,
-    Receipt, SecretKey, SignedTransaction, Transaction,
+    Receipt, SecretKey, SignedTransaction, StakingParams, Transaction,
 };
 use altan_runtime::exec::{BlockContext, QueryOutcome, Runtime};
 use altan_runtime::state::{Account, MemoryStore, State, StateKey};
@@ -66,6 +66,7 @@ impl Chain {
                 .map(|i| GenesisAccount { address: account(i), balance: FUNDS })
                 .collect(),
             validators: Vec::new(),
+            staking: StakingParams::default(),
         };
         let state = State::open(Arc::new(MemoryStore::new())).expect("empty state opens");
         state.apply(0, &Runtime::genesis(&spec).expect("genesis")).expect("genesis commits");
@@ -106,10 +107,14 @@ impl Chain {
                 state_root: Hash::ZERO,
                 transactions_root: Hash::ZERO,
                 receipts_root: Hash::ZERO,
+                parent_certificate_hash: Hash::ZERO,
+                evidence_root: Block::compute_evidence_root(&[]),
                 gas_used: 0,
                 gas_limit: context.gas_limit,
             },
             transactions,
+            parent_certificate: None,
+            evidence: Vec::new(),
         };
         let parent = Arc::new(self.state.snapshot(self.height).expect("parent kept"));
         let outcome = self.runtime.execute_block(parent, &block).expect("block executes");

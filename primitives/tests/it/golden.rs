@@ -11,8 +11,8 @@ use std::fmt::Debug;
 use altan_primitives::{
     Action, Address, Block, Certificate, ChainSpec, CommitSignature, Event, Evidence,
     ExecutionStatus, FailureReason, GenesisAccount, GenesisValidator, Hash, Header, Proposal,
-    Receipt, SignedTransaction, SignedVote, StakingAction, Transaction, Validator, ValidatorSet,
-    Vote, VoteKind, blake3, merkle,
+    Receipt, SignedTransaction, SignedVote, StakingAction, StakingFailure, StakingParams,
+    Transaction, Validator, ValidatorSet, Vote, VoteKind, blake3, merkle,
 };
 use parity_scale_codec::{Decode, DecodeAll, Encode};
 
@@ -68,6 +68,8 @@ fn header() -> Header {
         state_root: blake3(b"state"),
         transactions_root: blake3(b"transactions"),
         receipts_root: blake3(b"receipts"),
+        parent_certificate_hash: blake3(b"parent certificate"),
+        evidence_root: blake3(b"evidence"),
         gas_used: 63_000,
         gas_limit: 30_000_000,
     }
@@ -206,13 +208,15 @@ fn header_and_block() {
             "6893c443de3a9e790068e5cf8b0100001a642f0e3c3af545e7acbd38b07251b3990914f1456cf7f1",
             "bcf2d3dc53ec88b93f05b0053490b07906a459b9a7447744bf3bae82de09d792be216b34f5e3efcf",
             "fb2e358ec2e33597695898d745e4e7fc1c6d7031128724a9ed14c079db448fdf57694fad59449b47",
-            "10c9f08e9870075fae94ff2818f600000000000080c3c90100000000"
+            "10c9f08e9870075fae94ff28beab587239bd8d99df81fe42fe9384dbb62429efa9171201055264f0",
+            "e3bf1276b26fcc302645d25e8327ec86f8ec1f0e4f989bfdeca51e17a314a5b29ba8f14618f60000",
+            "0000000080c3c90100000000"
         ),
     );
     id(
         "header hash",
         header.hash(),
-        "0xc01f77271b49a88f2dc5c492e8a1808875befd8aa33d39c81c9813b78200f74b",
+        "0xbe10fd2437814269530351fb271677f32409f046645420f83c6af5be1033501d",
     );
 
     let transactions: Vec<SignedTransaction> =
@@ -222,7 +226,58 @@ fn header_and_block() {
         Block::compute_transactions_root(&transactions),
         "0xce6561da72175453d16a17c7cbc2f3220a2d7f0ffa06e812b6e78e76c3c0af0c",
     );
-    let block = Block { header: header.clone(), transactions };
+    let precommit = Vote {
+        chain_id: 1,
+        height: 41,
+        round: 0,
+        kind: VoteKind::Precommit,
+        block_hash: Some(header.parent_hash),
+    };
+    let parent_certificate = Certificate {
+        height: 41,
+        round: 0,
+        block_hash: header.parent_hash,
+        signatures: vec![CommitSignature {
+            validator_index: 0,
+            signature: precommit.clone().sign(&key(0x41)).signature,
+        }],
+    };
+    id(
+        "parent certificate hash",
+        Block::compute_parent_certificate_hash(Some(&parent_certificate)),
+        "0x3d7f03030e70fd9fd33633c29380e209321bbd79f7fb72c39df60a611de4e09b",
+    );
+    id(
+        "no parent certificate",
+        Block::compute_parent_certificate_hash(None),
+        "0x0000000000000000000000000000000000000000000000000000000000000000",
+    );
+    let evidence = vec![Evidence::duplicate_vote(
+        precommit.clone().sign(&key(0x42)),
+        Vote { block_hash: None, ..precommit }.sign(&key(0x42)),
+    )];
+    id(
+        "evidence root",
+        Block::compute_evidence_root(&evidence),
+        "0x8681bb6f196f2fa0e848faea0db0bdc50c31b8b51d1226797f3f6b76ef3052f0",
+    );
+    id(
+        "no evidence",
+        Block::compute_evidence_root(&[]),
+        "0xaf1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262",
+    );
+    let block = Block {
+        header: Header {
+            parent_certificate_hash: Block::compute_parent_certificate_hash(Some(
+                &parent_certificate,
+            )),
+            evidence_root: Block::compute_evidence_root(&evidence),
+            ..header.clone()
+        },
+        transactions,
+        parent_certificate: Some(parent_certificate),
+        evidence,
+    };
     encoding(
         "block",
         &block,
@@ -231,19 +286,30 @@ fn header_and_block() {
             "6893c443de3a9e790068e5cf8b0100001a642f0e3c3af545e7acbd38b07251b3990914f1456cf7f1",
             "bcf2d3dc53ec88b93f05b0053490b07906a459b9a7447744bf3bae82de09d792be216b34f5e3efcf",
             "fb2e358ec2e33597695898d745e4e7fc1c6d7031128724a9ed14c079db448fdf57694fad59449b47",
-            "10c9f08e9870075fae94ff2818f600000000000080c3c90100000000080100000000000000070000",
-            "0000000000a08601000000000000ca9a3b00000000000000000000000000aaaaaaaaaaaaaaaaaaaa",
-            "aaaaaaaaaaaaaaaaaaaa000064a7b3b6e00d000000000000000023baeca6a5dbd402c2fbe505317e",
-            "bffafb4c1fe4fb141644e93b605a587ec05c4c7d14fa0334a58670904171fad7628c6e5bb011c85f",
-            "479b5102ef115244aabc0101000000000000000800000000000000a08601000000000000ca9a3b00",
-            "000000000000000000000002cccccccccccccccccccccccccccccccccccccccc10deadbeef000000",
-            "0000000000000000000000000057f5c2ed71b0ccf2c7d411517b482db1cefd7df9d870d08e2df307",
-            "0e36fd98577e24bbc5b75961c9658f573d6966e5acac1546fb03ab2706e9160e6a4f79e99f00"
+            "10c9f08e9870075fae94ff283d7f03030e70fd9fd33633c29380e209321bbd79f7fb72c39df60a61",
+            "1de4e09b8681bb6f196f2fa0e848faea0db0bdc50c31b8b51d1226797f3f6b76ef3052f018f60000",
+            "0000000080c3c901000000000801000000000000000700000000000000a08601000000000000ca9a",
+            "3b00000000000000000000000000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa000064a7b3b6",
+            "e00d000000000000000023baeca6a5dbd402c2fbe505317ebffafb4c1fe4fb141644e93b605a587e",
+            "c05c4c7d14fa0334a58670904171fad7628c6e5bb011c85f479b5102ef115244aabc010100000000",
+            "0000000800000000000000a08601000000000000ca9a3b00000000000000000000000002cccccccc",
+            "cccccccccccccccccccccccccccccccc10deadbeef0000000000000000000000000000000057f5c2",
+            "ed71b0ccf2c7d411517b482db1cefd7df9d870d08e2df3070e36fd98577e24bbc5b75961c9658f57",
+            "3d6966e5acac1546fb03ab2706e9160e6a4f79e99f0001290000000000000000000000ebdea6058d",
+            "f2230dc25b7a7c7b487b470c508c2e0a5119c96893c443de3a9e790400000ba8ec0123b0ba7277c6",
+            "b98b3e9510040b1bd11fbaf3c8599c13c55cb35a7b621ea6f77c52797d95b0920d99b1b2c01d359f",
+            "5201cf8ae6b2f0e778b04a6abfff000400010000000000000029000000000000000000000001009d",
+            "579c5d898a57176451b79b59d51686d4cd3985b7e054db4d9458e2434691bb40b5d557924468801a",
+            "26e86460c5038ed324ad203877cb8477273eee323b31bd0101000000000000002900000000000000",
+            "000000000101ebdea6058df2230dc25b7a7c7b487b470c508c2e0a5119c96893c443de3a9e790f83",
+            "c74a6ef8f28fa77cbcea07b651be06a557e4249654ffd7ba3beb1b0177bf3d1f8ac84e7462d3cd1b",
+            "e7de8a087420139d991e6e3ac606495b4de0a7f6c71501"
         ),
     );
-    assert_eq!(block.hash(), header.hash(), "a block's id is its header's hash");
+    assert_eq!(block.hash(), block.header.hash(), "a block's id is its header's hash");
 
-    let empty = Block { header, transactions: Vec::new() };
+    let empty =
+        Block { header, transactions: Vec::new(), parent_certificate: None, evidence: Vec::new() };
     encoding(
         "empty block",
         &empty,
@@ -252,7 +318,9 @@ fn header_and_block() {
             "6893c443de3a9e790068e5cf8b0100001a642f0e3c3af545e7acbd38b07251b3990914f1456cf7f1",
             "bcf2d3dc53ec88b93f05b0053490b07906a459b9a7447744bf3bae82de09d792be216b34f5e3efcf",
             "fb2e358ec2e33597695898d745e4e7fc1c6d7031128724a9ed14c079db448fdf57694fad59449b47",
-            "10c9f08e9870075fae94ff2818f600000000000080c3c9010000000000"
+            "10c9f08e9870075fae94ff28beab587239bd8d99df81fe42fe9384dbb62429efa9171201055264f0",
+            "e3bf1276b26fcc302645d25e8327ec86f8ec1f0e4f989bfdeca51e17a314a5b29ba8f14618f60000",
+            "0000000080c3c90100000000000000"
         ),
     );
 }
@@ -359,6 +427,22 @@ fn failure_reasons_keep_their_codes() {
         let status = ExecutionStatus::Failure(reason);
         encoding(&format!("{reason:?}"), &status, &hex::encode([2, code]));
     }
+    let staking = [
+        StakingFailure::AlreadyValidator,
+        StakingFailure::ConsensusKeyInUse,
+        StakingFailure::InvalidCommission,
+        StakingFailure::NotAValidator,
+        StakingFailure::ValidatorJailed,
+        StakingFailure::ZeroAmount,
+        StakingFailure::InsufficientBond,
+        StakingFailure::TooManyDelegations,
+        StakingFailure::TooManyUnbondings,
+        StakingFailure::NothingToWithdraw,
+    ];
+    for (code, failure) in (0u8..).zip(staking) {
+        let status = ExecutionStatus::Failure(FailureReason::Staking(failure));
+        encoding(&format!("{failure:?}"), &status, &hex::encode([2, 11, code]));
+    }
 }
 
 fn validator_set() -> ValidatorSet {
@@ -388,14 +472,14 @@ fn votes() {
         "prevote",
         &prevote,
         concat!(
-            "01000000000000002a00000000000000030000000001c01f77271b49a88f2dc5c492e8a1808875be",
-            "fd8aa33d39c81c9813b78200f74b"
+            "01000000000000002a00000000000000030000000001be10fd2437814269530351fb271677f32409",
+            "f046645420f83c6af5be1033501d"
         ),
     );
     id(
         "prevote signing_hash",
         prevote.signing_hash(),
-        "0x0cca36b16a1912b44da5f91bfa3e554df346bcbed3fc16f0cb75f96e3f671b88",
+        "0xb7f7f7b3ce79626f0e40305240d0f955e5e3184618eac81d69225976de981c0f",
     );
     encoding("nil precommit", &nil_precommit, "01000000000000002a00000000000000000000000100");
     id(
@@ -409,9 +493,9 @@ fn votes() {
         "signed prevote",
         &signed,
         concat!(
-            "01000000000000002a00000000000000030000000001c01f77271b49a88f2dc5c492e8a1808875be",
-            "fd8aa33d39c81c9813b78200f74bd969538b0c2c0d0152b70cb6bb8bf9256655987d19d1dcf537fa",
-            "7b62572187b4300b9721a622462bed13cf302845b03ca05a262406577a06df55348177190b3900"
+            "01000000000000002a00000000000000030000000001be10fd2437814269530351fb271677f32409",
+            "f046645420f83c6af5be1033501d75fc538944bbf66dcd79e2c71c3e48b7e67a7a449cc39351e008",
+            "667fba5a863d0cdf2c17a041800b5150829b4a7ea01b46973dc76f5c1fee64be711f14d3a6df00"
         ),
     );
     assert_eq!(signed.signer(), Ok(key(0x41).public_key()));
@@ -440,7 +524,7 @@ fn certificate() {
     id(
         "certificate precommit signing_hash",
         precommit.signing_hash(),
-        "0x92d567fc28e657436ed116a3c30bb86a7cf60f291e72711c6df018a65518738e",
+        "0x806fa1c49b341d884526aba6ff7c796de064b7cc2b566a3ba9785207f99e7dac",
     );
     certificate.signatures = [1u16, 2, 3]
         .into_iter()
@@ -453,13 +537,13 @@ fn certificate() {
         "certificate",
         &certificate,
         concat!(
-            "2a0000000000000001000000c01f77271b49a88f2dc5c492e8a1808875befd8aa33d39c81c9813b7",
-            "8200f74b0c01003b85a3f662b7fe0da5d31e55c302d33269544b94942495d1b35fdf68c00d873725",
-            "6fc183d674c5edf4770bcba18e97d93348319a92b343c2ba1de0a6b577ae9c000200f336df55b651",
-            "5ca0cb52ec485bfa3ca629c8695c8ebb15d8d0316b2dac8a989c73e445724f826dc3695cb41001da",
-            "d69217e44bbed05924df3b3ec9eb033ec9ec010300f389ad67fb94c7c6b4aeb2ff7a31ecd073f945",
-            "c834ebf2ecdc07709ee9d2e0b177f8ced3c9876f0c6586fa739d3db92c1883952919f8dfa9ccdba1",
-            "70713e503001"
+            "2a0000000000000001000000be10fd2437814269530351fb271677f32409f046645420f83c6af5be",
+            "1033501d0c010080c8f9cd6fb0888e898514283b9dfc81cb34e3adc8019fed3c779aabbf25aad31d",
+            "3a8f9b833a07b4636da74684545d8f417e59c46d362f0cca6d064a774a0a370002004473bf07f7b2",
+            "fdba58f49f22fc0af34ca7f60c3f689b12d829e97ebdb0b570354cec0d6dde99de145291725e52fc",
+            "28a93dcadc964355258b823689b6ee49d7a70003005369f3dce3aa30b8742fdba9e14c9446598be4",
+            "8cf36eb7805fcb5b085e80d92c68aaaf4d2dda93006eb01f323e827cf8783e6237656f29c31dacdd",
+            "ab71feafb400"
         ),
     );
     assert_eq!(certificate.verify(1, &set), Ok(()), "the golden certificate is valid");
@@ -592,6 +676,15 @@ fn chain_spec() {
             stake: 10,
             commission_bps: 1_000,
         }],
+        staking: StakingParams {
+            min_validator_stake: 1_000,
+            max_validators: 21,
+            unbonding_period: 1_000,
+            evidence_max_age: 500,
+            block_reward: 1_000_000,
+            proposer_bonus_bps: 500,
+            slash_fraction_bps: 1_000,
+        },
     };
     encoding(
         "chain spec",
@@ -601,13 +694,15 @@ fn chain_spec() {
             "00000000000819e7e376e7c213b7e7e7e46cc70a5dd086daff2a40420f0000000000000000000000",
             "0000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaffffffffffffffffffffffffffffffff041a",
             "642f0e3c3af545e7acbd38b07251b3990914f102eec7245d6b7d2ccb30380bfbe2a3648cd7a94265",
-            "3f5aa340edcea1f2836866190a000000000000000000000000000000e803"
+            "3f5aa340edcea1f2836866190a000000000000000000000000000000e803e8030000000000000000",
+            "0000000000001500e803000000000000f40100000000000040420f00000000000000000000000000",
+            "f401e803"
         ),
     );
     id(
         "chain spec hash",
         spec.hash(),
-        "0x5044b97516686ad797a531704d8798db42b33e583abdc8bb2cb79deedc6301c0",
+        "0xbac7d6eeb81de5b3bd426da021b4b3cd1282610e5ad7325ef94d6e02831a5aea",
     );
 }
 

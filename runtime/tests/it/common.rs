@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use altan_primitives::{
     Action, Address, Balance, Block, ChainSpec, Gas, GenesisAccount, Hash, Header, Receipt,
-    SecretKey, SignedTransaction, Transaction,
+    SecretKey, SignedTransaction, StakingParams, Transaction,
 };
 use altan_runtime::exec::{BlockError, BlockOutcome, Runtime};
 use altan_runtime::state::{Account, MemoryStore, State, StateChanges, StateKey, StateStore};
@@ -31,6 +31,7 @@ pub fn spec(accounts: usize) -> ChainSpec {
             .map(|i| GenesisAccount { address: key(i as u8).address(), balance: FUNDS })
             .collect(),
         validators: Vec::new(),
+        staking: StakingParams::default(),
     }
 }
 
@@ -85,10 +86,14 @@ impl<S: StateStore> Chain<S> {
                 state_root: Hash::ZERO,
                 transactions_root: Hash::ZERO,
                 receipts_root: Hash::ZERO,
+                parent_certificate_hash: Hash::ZERO,
+                evidence_root: Block::compute_evidence_root(&[]),
                 gas_used: 0,
                 gas_limit: 100_000_000,
             },
             transactions,
+            parent_certificate: None,
+            evidence: Vec::new(),
         }
     }
 
