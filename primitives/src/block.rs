@@ -153,6 +153,10 @@ pub enum StakingFailure {
     TooManyUnbondings,
     /// There is no completed unbonding and no reward to withdraw.
     NothingToWithdraw,
+    /// The consensus key is not a point on secp256k1.
+    InvalidConsensusKey,
+    /// An amount or share count would not fit a balance.
+    Overflow,
 }
 
 /// How a transaction ended.

@@ -43,7 +43,7 @@ fn bench_block(
                     }
                     .expect("valid");
                 }
-                executor.finish()
+                executor.finish().expect("block finishes")
             },
             BatchSize::PerIteration,
         )
@@ -72,13 +72,7 @@ fn transfers(c: &mut Criterion) {
         })
         .collect();
     let parent = Arc::new(chain.state.snapshot(chain.height).expect("snapshot"));
-    let context = BlockContext {
-        chain_id: CHAIN_ID,
-        height: chain.height + 1,
-        timestamp_ms: 0,
-        proposer: Address([0xee; 20]),
-        gas_limit: u64::MAX,
-    };
+    let context = BlockContext::new(CHAIN_ID, chain.height + 1, 0, Address([0xee; 20]), u64::MAX);
     let sender = alice.address();
 
     // Check once that the benchmark measures successful transfers.
@@ -122,13 +116,7 @@ fn native_transfers(c: &mut Criterion) {
         })
         .collect();
     let parent = Arc::new(chain.state.snapshot(chain.height).expect("snapshot"));
-    let context = BlockContext {
-        chain_id: CHAIN_ID,
-        height: 1,
-        timestamp_ms: 0,
-        proposer: Address([0xee; 20]),
-        gas_limit: u64::MAX,
-    };
+    let context = BlockContext::new(CHAIN_ID, 1, 0, Address([0xee; 20]), u64::MAX);
     let sender = alice.address();
     let mut group = c.benchmark_group("native_transfer");
     group.throughput(Throughput::Elements(BLOCK as u64));

@@ -11,13 +11,15 @@
 use std::sync::Arc;
 
 use altan_primitives::{
-    Action, Address, Balance, Block, ChainId, ChainSpec, Event, ExecutionStatus, FailureReason,
-    Gas, Hash, Height, Receipt, SignatureError, SignedTransaction, merkle,
+    Action, Address, Balance, Block, Certificate, ChainId, ChainSpec, Event, Evidence,
+    ExecutionStatus, FailureReason, Gas, Hash, Header, Height, Receipt, SignatureError,
+    SignedTransaction, StakingAction, merkle,
 };
 use parity_scale_codec::Encode;
 
 use crate::accounts;
 use crate::gas;
+use crate::staking::{self, ConsensusError};
 use crate::state::{Account, Overlay, StateChanges, StateKey, StateRead, StoreError};
 use crate::vm::host::{self, CallOutcome, CallStatus, HostState};
 use crate::vm::{ExecutionError, Vm, VmConfig};
@@ -31,10 +33,68 @@ pub struct BlockContext {
     pub height: Height,
     /// The block's timestamp in ms.
     pub timestamp_ms: u64,
-    /// Who receives the fees.
+    /// The validator (its account address) that proposed the block; it earns the proposer's
+    /// share of the block's reward and fees.
     pub proposer: Address,
     /// The block's gas limit.
     pub gas_limit: Gas,
+    /// The parent block's hash: the parent certificate must be for it.
+    pub parent_hash: Hash,
+    /// The parent's commit certificate the block carries; its signers earn the voters' share.
+    /// `None` only at height 1 and on a chain without validators.
+    pub parent_certificate: Option<Certificate>,
+    /// Equivocation evidence the block carries, punished at the end of the block.
+    pub evidence: Vec<Evidence>,
+}
+
+impl BlockContext {
+    /// A context without a parent certificate or evidence: for read-only queries, and for blocks
+    /// of a chain without validators.
+    pub fn new(
+        chain_id: ChainId,
+        height: Height,
+        timestamp_ms: u64,
+        proposer: Address,
+        gas_limit: Gas,
+    ) -> BlockContext {
+        BlockContext {
+            chain_id,
+            height,
+            timestamp_ms,
+            proposer,
+            gas_limit,
+            parent_hash: Hash::ZERO,
+            parent_certificate: None,
+            evidence: Vec::new(),
+        }
+    }
+
+    /// The context of `block`, as [`Runtime::execute_block`] builds it.
+    pub fn of_block(block: &Block) -> BlockContext {
+        let header = &block.header;
+        BlockContext {
+            chain_id: header.chain_id,
+            height: header.height,
+            timestamp_ms: header.timestamp_ms,
+            proposer: header.proposer,
+            gas_limit: header.gas_limit,
+            parent_hash: header.parent_hash,
+            parent_certificate: block.parent_certificate.clone(),
+            evidence: block.evidence.clone(),
+        }
+    }
+
+    /// The part contracts can see, without the certificate and evidence: cheap to clone into
+    /// every transaction's VM store.
+    fn for_contracts(&self) -> BlockContext {
+        BlockContext::new(
+            self.chain_id,
+            self.height,
+            self.timestamp_ms,
+            self.proposer,
+            self.gas_limit,
+        )
+    }
 }
 
 /// Why a transaction cannot be included. Nothing changed.
@@ -116,9 +176,30 @@ impl From<StoreError> for TxError {
     }
 }
 
+/// A part of a block's body that its header commits to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPart {
+    /// The transactions ([`Header::transactions_root`]).
+    Transactions,
+    /// The parent certificate ([`Header::parent_certificate_hash`]).
+    ParentCertificate,
+    /// The evidence ([`Header::evidence_root`]).
+    Evidence,
+}
+
 /// Why a block cannot be executed.
 #[derive(Debug, thiserror::Error)]
 pub enum BlockError {
+    /// The header's root or hash of a part of the body does not match the body.
+    #[error("the header's {part:?} root is {found}, the body's is {expected}")]
+    BodyMismatch {
+        /// The part.
+        part: BodyPart,
+        /// What the body hashes to.
+        expected: Hash,
+        /// What the header says.
+        found: Hash,
+    },
     /// A transaction in it is invalid, so the block is.
     #[error("transaction {index} is invalid: {reason}")]
     InvalidTransaction {
@@ -127,9 +208,18 @@ pub enum BlockError {
         /// Why.
         reason: InvalidTransaction,
     },
+    /// The parent certificate, the proposer or the evidence is invalid.
+    #[error(transparent)]
+    Consensus(#[from] ConsensusError),
     /// Execution could not continue on this node.
     #[error(transparent)]
     Fatal(#[from] ExecutionError),
+}
+
+impl From<StoreError> for BlockError {
+    fn from(error: StoreError) -> Self {
+        BlockError::Fatal(error.into())
+    }
 }
 
 /// Why a chain spec cannot make a genesis state.
@@ -138,9 +228,47 @@ pub enum GenesisError {
     /// An account is listed twice.
     #[error("account {0} is listed twice")]
     DuplicateAccount(Address),
-    /// The balances add up to more than a balance can hold.
+    /// The balances and stakes add up to more than a balance can hold.
     #[error("total supply overflows")]
     SupplyOverflow,
+    /// The staking parameters contradict each other or a limit.
+    #[error("invalid staking parameters: {reason}")]
+    InvalidStakingParams {
+        /// The rule broken.
+        reason: &'static str,
+    },
+    /// More genesis validators than an epoch's set may hold.
+    #[error("{count} genesis validators; the set holds at most {max}")]
+    TooManyValidators {
+        /// How many the spec lists.
+        count: usize,
+        /// `max_validators`.
+        max: u16,
+    },
+    /// A genesis validator is listed twice.
+    #[error("validator {0} is listed twice")]
+    DuplicateValidator(Address),
+    /// A genesis validator's stake is below the minimum.
+    #[error("validator {address} stakes {stake}; the minimum is {min}")]
+    ValidatorStakeTooLow {
+        /// The validator.
+        address: Address,
+        /// Its stake.
+        stake: Balance,
+        /// `min_validator_stake` (and at least 1).
+        min: Balance,
+    },
+    /// A genesis validator breaks a registration rule (commission, consensus key).
+    #[error("validator {address} is invalid: {reason:?}")]
+    InvalidValidator {
+        /// The validator.
+        address: Address,
+        /// The rule broken, as a transaction would fail with it.
+        reason: FailureReason,
+    },
+    /// Building the genesis records failed.
+    #[error("genesis records: {0}")]
+    Store(String),
 }
 
 /// The result of executing a block.
@@ -199,10 +327,15 @@ impl Runtime {
         self.chain_id
     }
 
-    /// The genesis state of `spec`: prefunded accounts and the genesis block record.
+    /// The genesis state of `spec`: prefunded accounts, the staking configuration, the genesis
+    /// validators with their self-bonds and the epoch-0 validator set, and the genesis block
+    /// record.
     pub fn genesis(spec: &ChainSpec) -> Result<StateChanges, GenesisError> {
-        let mut changes = StateChanges::new();
         let mut supply: Balance = 0;
+        for validator in &spec.validators {
+            supply = supply.checked_add(validator.stake).ok_or(GenesisError::SupplyOverflow)?;
+        }
+        let mut changes = staking::genesis(spec)?;
         for account in &spec.accounts {
             supply = supply.checked_add(account.balance).ok_or(GenesisError::SupplyOverflow)?;
             let value = Account { nonce: 0, balance: account.balance, code_hash: None }.encode();
@@ -212,6 +345,19 @@ impl Runtime {
         }
         changes.insert(block_record_key(), Some((0u64, spec.genesis_time_ms).encode()));
         Ok(changes)
+    }
+
+    /// Checks a block's consensus inputs against its parent state without executing it: the
+    /// parent certificate (for the parent, valid for the parent epoch's set), the proposer (a
+    /// member of the block's epoch's set) and each piece of evidence. A proposer calls this to
+    /// drop evidence that would make its block invalid; [`BlockExecutor::finish`] checks the
+    /// same again.
+    pub fn check_block_inputs(
+        &self,
+        parent: &dyn StateRead,
+        context: &BlockContext,
+    ) -> Result<(), BlockError> {
+        staking::check_inputs_on(parent, self.chain_id, context)
     }
 
     /// Starts executing a block on top of `parent`.
@@ -228,25 +374,21 @@ impl Runtime {
             receipts: Vec::new(),
             transaction_ids: Vec::new(),
             gas_used: 0,
+            fees: 0,
         }
     }
 
-    /// Executes `block`'s transactions on top of `parent`. Any invalid transaction makes the
-    /// whole block invalid. The caller checks the outcome's roots against the header.
+    /// Executes `block` on top of `parent`: checks that the header commits to the body
+    /// (transactions, parent certificate, evidence), applies the transactions, then ends the
+    /// block ([`BlockExecutor::finish`]). Any invalid transaction makes the whole block invalid.
+    /// The caller checks the outcome's state and receipts roots and gas against the header.
     pub fn execute_block(
         &self,
         parent: Arc<dyn StateRead>,
         block: &Block,
     ) -> Result<BlockOutcome, BlockError> {
-        let header = &block.header;
-        let context = BlockContext {
-            chain_id: header.chain_id,
-            height: header.height,
-            timestamp_ms: header.timestamp_ms,
-            proposer: header.proposer,
-            gas_limit: header.gas_limit,
-        };
-        let mut executor = self.begin_block(parent, context);
+        check_body(block)?;
+        let mut executor = self.begin_block(parent, BlockContext::of_block(block));
         for (index, transaction) in block.transactions.iter().enumerate() {
             match executor.apply(transaction) {
                 Ok(_) => {}
@@ -256,7 +398,7 @@ impl Runtime {
                 Err(TxError::Fatal(error)) => return Err(BlockError::Fatal(error)),
             }
         }
-        Ok(executor.finish())
+        executor.finish()
     }
 
     /// Calls `contract` read-only: nothing it writes is kept, no fee is charged.
@@ -281,6 +423,30 @@ impl Runtime {
             events: if outcome.status == CallStatus::Success { events } else { Vec::new() },
         })
     }
+}
+
+/// Checks that the header's roots of the body match the body.
+fn check_body(block: &Block) -> Result<(), BlockError> {
+    let header: &Header = &block.header;
+    let parts = [
+        (
+            BodyPart::Transactions,
+            Block::compute_transactions_root(&block.transactions),
+            header.transactions_root,
+        ),
+        (
+            BodyPart::ParentCertificate,
+            Block::compute_parent_certificate_hash(block.parent_certificate.as_ref()),
+            header.parent_certificate_hash,
+        ),
+        (BodyPart::Evidence, Block::compute_evidence_root(&block.evidence), header.evidence_root),
+    ];
+    for (part, expected, found) in parts {
+        if expected != found {
+            return Err(BlockError::BodyMismatch { part, expected, found });
+        }
+    }
+    Ok(())
 }
 
 fn status_of(status: CallStatus) -> ExecutionStatus {
@@ -311,6 +477,8 @@ pub struct BlockExecutor<'r> {
     receipts: Vec<Receipt>,
     transaction_ids: Vec<Hash>,
     gas_used: Gas,
+    /// Fees of the transactions so far, paid out at [`BlockExecutor::finish`].
+    fees: Balance,
 }
 
 impl BlockExecutor<'_> {
@@ -353,9 +521,6 @@ impl BlockExecutor<'_> {
                 found: tx.chain_id,
             }
             .into());
-        }
-        if matches!(tx.action, Action::Staking(_)) {
-            return Err(InvalidTransaction::Unsupported("staking").into());
         }
         let intrinsic = intrinsic_gas(transaction, size);
         if tx.gas_limit < intrinsic {
@@ -421,14 +586,24 @@ impl BlockExecutor<'_> {
                         .map(|(o, a)| (o, Some(a)))
                 })?
             }
-            // Refused above; kept total so that no panic hides in the state transition.
-            Action::Staking(_) => {
-                (CallOutcome::failure(FailureReason::Unsupported), 0, Vec::new(), None)
+            Action::Staking(action) => {
+                let cost = match action {
+                    StakingAction::Withdraw => gas::STAKING_WITHDRAW,
+                    _ => gas::STAKING,
+                };
+                let outcome = if budget < cost {
+                    CallOutcome::failure(FailureReason::OutOfGas)
+                } else {
+                    match staking::execute(overlay, &sender, action, self.context.height)? {
+                        Ok(()) => CallOutcome { status: CallStatus::Success, output: Vec::new() },
+                        Err(reason) => CallOutcome::failure(reason),
+                    }
+                };
+                (outcome, cost, Vec::new(), None)
             }
         };
 
         let success = outcome.status == CallStatus::Success;
-        let proposer = self.context.proposer;
         let overlay = &mut self.overlay;
         if !success {
             overlay.revert_to(checkpoint);
@@ -437,8 +612,9 @@ impl BlockExecutor<'_> {
         let fee = Balance::from(gas_used).saturating_mul(tx.gas_price);
         let refund = max_fee.saturating_sub(fee);
         accounts::credit(overlay, &sender, refund)?;
-        accounts::credit(overlay, &proposer, fee)?;
         overlay.seal();
+        // Fees cannot overflow while the total supply fits a balance.
+        self.fees = self.fees.saturating_add(fee);
 
         self.gas_used = self.gas_used.saturating_add(gas_used);
         let transaction_id = transaction.id();
@@ -467,7 +643,7 @@ impl BlockExecutor<'_> {
         // The store owns the overlay while contracts run; an empty one holds its place.
         let overlay = std::mem::replace(&mut self.overlay, Overlay::new(Arc::clone(&self.parent)));
         let vm = Arc::clone(&self.runtime.vm);
-        let state = HostState::new(overlay, self.context.clone(), Arc::clone(&vm));
+        let state = HostState::new(overlay, self.context.for_contracts(), Arc::clone(&vm));
         let mut store = host::new_store(&vm, state, budget)?;
         let result = run(&mut store);
         let left = store.get_fuel().unwrap_or(0);
@@ -477,17 +653,22 @@ impl BlockExecutor<'_> {
         Ok((outcome, budget.saturating_sub(left), state.events, address))
     }
 
-    /// Ends the block: writes the block record and returns the changes, receipts and roots.
-    pub fn finish(mut self) -> BlockOutcome {
+    /// Ends the block: checks its consensus inputs, slashes what its evidence proves, pays the
+    /// block reward and the fees to the proposer and the parent's voters, fixes the next
+    /// epoch's validator set at an epoch's end, writes the block record, and returns the
+    /// changes, receipts and roots. An error means the block is invalid (or, for
+    /// [`BlockError::Fatal`], cannot be executed on this node); nothing is committed either way.
+    pub fn finish(mut self) -> Result<BlockOutcome, BlockError> {
+        staking::finish_block(&mut self.overlay, self.runtime.chain_id, &self.context, self.fees)?;
         let record = (self.context.height, self.context.timestamp_ms).encode();
         self.overlay.set(block_record_key(), Some(record));
         let changes = self.overlay.into_changes();
-        BlockOutcome {
+        Ok(BlockOutcome {
             changes,
             transactions_root: merkle::root(&self.transaction_ids),
             receipts_root: Receipt::compute_root(&self.receipts),
             receipts: self.receipts,
             gas_used: self.gas_used,
-        }
+        })
     }
 }

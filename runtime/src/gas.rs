@@ -52,6 +52,11 @@ pub const HASH: Gas = 60;
 pub const HASH_BYTE: Gas = 2;
 /// secp256k1 public key recovery.
 pub const RECOVER: Gas = 25_000;
+/// A staking operation (register, bond, unbond): a few records read and written.
+pub const STAKING: Gas = 20_000;
+/// A withdrawal: it may visit up to [`MAX_DELEGATIONS`] bonds and [`MAX_UNBONDINGS`]
+/// unbondings.
+pub const STAKING_WITHDRAW: Gas = 60_000;
 
 /// The largest encoded transaction.
 pub const MAX_TX_SIZE: usize = 160 * 1024;
@@ -77,6 +82,13 @@ pub const MAX_TX_MEMORY_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_INSTANCES: usize = 64;
 /// The native stack that Wasm code of one transaction may use, across all nested calls.
 pub const MAX_WASM_STACK: usize = 512 * 1024;
+
+/// The most validators one account may bond to at once.
+pub const MAX_DELEGATIONS: usize = 32;
+/// The most unbondings one account may have in progress (or complete and not withdrawn).
+pub const MAX_UNBONDINGS: usize = 32;
+/// The most pieces of evidence one block may carry.
+pub const MAX_BLOCK_EVIDENCE: usize = 32;
 
 /// `base + per_byte * bytes`, saturating: an absurd size costs more gas than any limit allows.
 pub fn cost(base: Gas, per_byte: Gas, bytes: usize) -> Gas {

@@ -12,5 +12,6 @@
 mod accounts;
 pub mod exec;
 pub mod gas;
+pub mod staking;
 pub mod state;
 pub mod vm;

@@ -64,7 +64,7 @@ fn token_transfers(c: &mut Criterion) {
                 for tx in &txs {
                     executor.apply_recovered(tx, sender).expect("valid");
                 }
-                executor.finish()
+                executor.finish().expect("block finishes")
             },
             BatchSize::PerIteration,
         )

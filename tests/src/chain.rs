@@ -85,13 +85,13 @@ impl Chain {
 
     /// The context of the next block.
     pub fn context(&self) -> BlockContext {
-        BlockContext {
-            chain_id: CHAIN_ID,
-            height: self.height.saturating_add(1),
-            timestamp_ms: 1_700_000_000_000u64.saturating_add(self.height.saturating_mul(1_000)),
-            proposer: Address([0xfe; 20]),
-            gas_limit: 1_000_000_000,
-        }
+        BlockContext::new(
+            CHAIN_ID,
+            self.height.saturating_add(1),
+            1_700_000_000_000u64.saturating_add(self.height.saturating_mul(1_000)),
+            Address([0xfe; 20]),
+            1_000_000_000,
+        )
     }
 
     /// Executes `transactions` as the next block and commits it.
@@ -105,7 +105,7 @@ impl Chain {
                 timestamp_ms: context.timestamp_ms,
                 proposer: context.proposer,
                 state_root: Hash::ZERO,
-                transactions_root: Hash::ZERO,
+                transactions_root: Block::compute_transactions_root(&transactions),
                 receipts_root: Hash::ZERO,
                 parent_certificate_hash: Hash::ZERO,
                 evidence_root: Block::compute_evidence_root(&[]),

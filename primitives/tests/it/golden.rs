@@ -438,6 +438,8 @@ fn failure_reasons_keep_their_codes() {
         StakingFailure::TooManyDelegations,
         StakingFailure::TooManyUnbondings,
         StakingFailure::NothingToWithdraw,
+        StakingFailure::InvalidConsensusKey,
+        StakingFailure::Overflow,
     ];
     for (code, failure) in (0u8..).zip(staking) {
         let status = ExecutionStatus::Failure(FailureReason::Staking(failure));

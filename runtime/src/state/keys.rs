@@ -39,6 +39,18 @@ impl StateKey {
         Self::prefixed(StateKey::System, &[name])
     }
 
+    /// The key of a native staking record: `0x04 || "staking/" || kind || parts`, a system
+    /// record. Each kind is followed by parts of one fixed length (addresses, big-endian epochs,
+    /// consensus keys), so no two records can share a key. The kinds are listed in the runtime's
+    /// `staking` module.
+    pub fn staking(kind: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let mut all: Vec<&[u8]> = Vec::with_capacity(parts.len().saturating_add(2));
+        all.push(b"staking/");
+        all.push(kind);
+        all.extend_from_slice(parts);
+        Self::prefixed(StateKey::System, &all)
+    }
+
     fn prefixed(tag: StateKey, parts: &[&[u8]]) -> Vec<u8> {
         let len = parts.iter().map(|p| p.len()).sum::<usize>().saturating_add(1);
         let mut key = Vec::with_capacity(len);

@@ -752,13 +752,7 @@ mod tests {
     #[test]
     fn the_linker_defines_exactly_the_documented_host_functions() {
         let vm = Arc::new(Vm::new(VmConfig::default()).unwrap());
-        let context = BlockContext {
-            chain_id: 1,
-            height: 1,
-            timestamp_ms: 0,
-            proposer: Address::ZERO,
-            gas_limit: 1,
-        };
+        let context = BlockContext::new(1, 1, 0, Address::ZERO, 1);
         let state = HostState::new(Overlay::new(Arc::new(Empty)), context, Arc::clone(&vm));
         let mut store = new_store(&vm, state, 0).unwrap();
         let mut defined: Vec<String> = vm

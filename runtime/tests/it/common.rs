@@ -31,7 +31,9 @@ pub fn spec(accounts: usize) -> ChainSpec {
             .map(|i| GenesisAccount { address: key(i as u8).address(), balance: FUNDS })
             .collect(),
         validators: Vec::new(),
-        staking: StakingParams::default(),
+        // No validators and no block reward: the proposer earns exactly the fees, which the
+        // execution tests check. Staking has its own chains in `staking.rs`.
+        staking: StakingParams { block_reward: 0, ..StakingParams::default() },
     }
 }
 
@@ -84,7 +86,7 @@ impl<S: StateStore> Chain<S> {
                 timestamp_ms: 1_700_000_000_000 + height * 1_000,
                 proposer: self.proposer,
                 state_root: Hash::ZERO,
-                transactions_root: Hash::ZERO,
+                transactions_root: Block::compute_transactions_root(&transactions),
                 receipts_root: Hash::ZERO,
                 parent_certificate_hash: Hash::ZERO,
                 evidence_root: Block::compute_evidence_root(&[]),

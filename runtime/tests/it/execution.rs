@@ -64,9 +64,16 @@ fn invalid_transactions_are_refused_and_change_nothing() {
             },
             |e| matches!(e, InvalidTransaction::InsufficientFunds { .. }),
         ),
-        (Transaction { action: Action::Staking(StakingAction::Withdraw), ..base.clone() }, |e| {
-            matches!(e, InvalidTransaction::Unsupported(_))
-        }),
+        (
+            Transaction {
+                action: Action::Staking(StakingAction::Bond {
+                    validator: key(1).address(),
+                    amount: FUNDS,
+                }),
+                ..base.clone()
+            },
+            |e| matches!(e, InvalidTransaction::InsufficientFunds { .. }),
+        ),
         (
             Transaction {
                 action: Action::Call {
@@ -99,13 +106,7 @@ fn invalid_transactions_are_refused_and_change_nothing() {
     high_v.signature.0[64] = 27;
     let mut executor = chain.runtime.begin_block(
         Arc::new(chain.state.snapshot(0).unwrap()),
-        altan_runtime::exec::BlockContext {
-            chain_id: CHAIN_ID,
-            height: 1,
-            timestamp_ms: 0,
-            proposer: Address::ZERO,
-            gas_limit: 1_000_000,
-        },
+        altan_runtime::exec::BlockContext::new(CHAIN_ID, 1, 0, Address::ZERO, 1_000_000),
     );
     assert!(matches!(
         executor.apply(&high_v),
@@ -245,13 +246,13 @@ fn query_reads_without_writing() {
     let token =
         chain.deploy_with(&alice, token(), 500u64.to_le_bytes().to_vec()).contract_address.unwrap();
     let root = chain.root();
-    let context = altan_runtime::exec::BlockContext {
-        chain_id: CHAIN_ID,
-        height: chain.height + 1,
-        timestamp_ms: 0,
-        proposer: Address::ZERO,
-        gas_limit: 1_000_000,
-    };
+    let context = altan_runtime::exec::BlockContext::new(
+        CHAIN_ID,
+        chain.height + 1,
+        0,
+        Address::ZERO,
+        1_000_000,
+    );
     let state = Arc::new(chain.state.snapshot(chain.height).unwrap());
     let out = chain
         .runtime
