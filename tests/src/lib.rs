@@ -2,6 +2,7 @@
 //! small chain on the real runtime and state to run them on.
 
 pub mod chain;
+pub mod node;
 
 /// The example contracts as the chain runs them.
 pub mod wasm {

@@ -5,3 +5,4 @@ mod contracts;
 mod escrow;
 mod multisig;
 mod nft;
+mod node;

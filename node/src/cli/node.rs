@@ -1,0 +1,234 @@
+//! `altan dev` and `altan run`: open the chain, serve RPC and metrics, produce blocks, stop on
+//! Ctrl-C or SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use altan_primitives::{Address, ChainSpec};
+use anyhow::Context;
+use serde_json::json;
+use tracing::info;
+use tracing_subscriber::EnvFilter;
+
+use super::NodeArgs;
+use crate::chain::{Chain, ChainConfig, ValidatorKey};
+use crate::dev::{DEV_ACCOUNTS, DEV_BALANCE, dev_account_key, dev_spec, dev_validator_key};
+use crate::keys::{KeyStore, default_dir};
+use crate::mempool::MempoolConfig;
+use crate::metrics::{self, Metrics};
+use crate::producer::{self, BlockTime, now_ms};
+use crate::rpc::{self, RpcConfig};
+
+const SPEC_FILE: &str = "spec.json";
+
+fn init_logs(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second initialization (tests calling in-process) is harmless to ignore.
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+fn block_time(ms: Option<u64>) -> BlockTime {
+    match ms {
+        Some(ms) if ms > 0 => BlockTime::Every(Duration::from_millis(ms)),
+        _ => BlockTime::Instant,
+    }
+}
+
+/// What a started node serves on.
+struct Started {
+    rpc: std::net::SocketAddr,
+    metrics: std::net::SocketAddr,
+    handle: jsonrpsee::server::ServerHandle,
+}
+
+async fn start(
+    chain: &Arc<Chain>,
+    node: &NodeArgs,
+    produce: Option<BlockTime>,
+) -> anyhow::Result<Started> {
+    let listener = tokio::net::TcpListener::bind(node.metrics_addr)
+        .await
+        .with_context(|| format!("binding the metrics address {}", node.metrics_addr))?;
+    let metrics_addr = listener.local_addr()?;
+    tokio::spawn(metrics::serve(listener, Arc::clone(chain.metrics())));
+    let config = RpcConfig { address: node.rpc_addr, ..RpcConfig::default() };
+    let (rpc, handle) = rpc::start(Arc::clone(chain), config)
+        .await
+        .with_context(|| format!("starting JSON-RPC on {}", node.rpc_addr))?;
+    if let Some(block_time) = produce {
+        tokio::spawn(producer::run(Arc::clone(chain), block_time));
+    }
+    Ok(Started { rpc, metrics: metrics_addr, handle })
+}
+
+async fn wait_for_shutdown(started: Started) -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    info!(target: "altan::node", "shutting down");
+    let _ = started.handle.stop();
+    started.handle.stopped().await;
+    Ok(())
+}
+
+fn chain_config(node: &NodeArgs, data_dir: &Path, sync_writes: bool) -> ChainConfig {
+    ChainConfig {
+        data_dir: data_dir.to_path_buf(),
+        sync_writes,
+        mempool: MempoolConfig { max_transactions: node.mempool_size, ..MempoolConfig::default() },
+        cache_bytes: 256 << 20,
+    }
+}
+
+fn load_spec(path: &Path) -> anyhow::Result<ChainSpec> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a chain spec", path.display()))
+}
+
+/// `altan dev`.
+pub async fn dev(node: NodeArgs, block_time_ms: Option<u64>, json: bool) -> anyhow::Result<()> {
+    let started_at = Instant::now();
+    init_logs(node.log_json);
+    // A temporary directory lives as long as this function: the chain is thrown away at exit.
+    let (data_dir, _temporary) = match &node.data_dir {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let temporary = tempfile::Builder::new().prefix("altan-dev-").tempdir()?;
+            (temporary.path().to_path_buf(), Some(temporary))
+        }
+    };
+    std::fs::create_dir_all(&data_dir)?;
+    let spec_path = data_dir.join(SPEC_FILE);
+    let spec = if spec_path.exists() {
+        load_spec(&spec_path)?
+    } else {
+        let spec = dev_spec(now_ms());
+        std::fs::write(&spec_path, serde_json::to_string_pretty(&spec)?)?;
+        spec
+    };
+    let validator =
+        ValidatorKey { key: dev_validator_key(), address: dev_account_key(0).address() };
+    // A throwaway chain need not wait for fsync; a kept one does.
+    let sync_writes = node.data_dir.is_some();
+    let chain = Chain::open(
+        spec,
+        &chain_config(&node, &data_dir, sync_writes),
+        Some(validator),
+        Arc::new(Metrics::default()),
+    )?;
+    let started = start(&chain, &node, Some(block_time(block_time_ms))).await?;
+    print_dev_banner(&chain, &started, &data_dir, json, started_at.elapsed());
+    wait_for_shutdown(started).await
+}
+
+#[allow(clippy::print_stdout)]
+fn print_dev_banner(
+    chain: &Chain,
+    started: &Started,
+    data_dir: &Path,
+    json: bool,
+    elapsed: Duration,
+) {
+    let accounts: Vec<_> = (0..DEV_ACCOUNTS)
+        .map(|i| {
+            let key = dev_account_key(i);
+            json!({
+                "name": format!("dev{i}"),
+                "address": key.address(),
+                "secretKey": format!("0x{}", hex::encode(key.to_bytes())),
+            })
+        })
+        .collect();
+    if json {
+        let banner = json!({
+            "rpc": format!("http://{}", started.rpc),
+            "ws": format!("ws://{}", started.rpc),
+            "metrics": format!("http://{}/metrics", started.metrics),
+            "chainId": chain.spec().chain_id,
+            "dataDir": data_dir,
+            "accounts": accounts,
+            "readyMs": elapsed.as_millis() as u64,
+        });
+        println!("{banner}");
+        return;
+    }
+    println!(
+        "Altan dev chain (chain id {}) ready in {} ms",
+        chain.spec().chain_id,
+        elapsed.as_millis()
+    );
+    println!();
+    println!("  JSON-RPC   http://{}  (WebSocket: ws://{})", started.rpc, started.rpc);
+    println!("  Metrics    http://{}/metrics", started.metrics);
+    println!("  Data       {}", data_dir.display());
+    println!();
+    println!(
+        "Dev accounts, {} tokens each (keys are public: use them only here; --from devN in the CLI):",
+        DEV_BALANCE
+    );
+    for (i, account) in accounts.iter().enumerate() {
+        println!(
+            "  dev{i}  {}  {}",
+            account["address"].as_str().unwrap_or_default(),
+            account["secretKey"].as_str().unwrap_or_default()
+        );
+    }
+    println!();
+}
+
+/// `altan run`.
+pub async fn run(
+    node: NodeArgs,
+    chain_path: PathBuf,
+    validator_key: Option<String>,
+    validator_account: Option<Address>,
+    keys_dir: Option<PathBuf>,
+    block_time_ms: Option<u64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    init_logs(node.log_json);
+    let spec = load_spec(&chain_path)?;
+    let data_dir = node.data_dir.clone().context("altan run needs --data-dir")?;
+    let validator = match validator_key {
+        Some(name) => {
+            let key = KeyStore::new(keys_dir.unwrap_or_else(default_dir)).load(&name)?;
+            let address = validator_account.unwrap_or_else(|| key.address());
+            let in_set = spec.validators.iter().find(|v| v.consensus_key == key.public_key());
+            let Some(entry) = in_set else {
+                anyhow::bail!("key {name} is not a validator of chain {}", spec.name);
+            };
+            let total: u128 = spec.validators.iter().map(|v| v.stake).sum();
+            if entry.stake.saturating_mul(3) <= total.saturating_mul(2) {
+                anyhow::bail!(
+                    "this validator holds {} of {total} stake; a node finalizes blocks alone only with more than 2/3 (several validators need the p2p network, which this build does not have yet)",
+                    entry.stake
+                );
+            }
+            Some(ValidatorKey { key, address })
+        }
+        None => None,
+    };
+    let produce = validator.is_some();
+    let chain = Chain::open(
+        spec,
+        &chain_config(&node, &data_dir, true),
+        validator,
+        Arc::new(Metrics::default()),
+    )?;
+    let started = start(&chain, &node, produce.then(|| block_time(block_time_ms))).await?;
+    #[allow(clippy::print_stdout)]
+    if json {
+        println!(
+            "{}",
+            json!({"rpc": format!("http://{}", started.rpc), "metrics": format!("http://{}/metrics", started.metrics), "chainId": chain.spec().chain_id, "producing": produce})
+        );
+    } else {
+        println!("Altan node of {} serving JSON-RPC on http://{}", chain.spec().name, started.rpc);
+    }
+    wait_for_shutdown(started).await
+}

@@ -1,0 +1,35 @@
+//! The Altan node: what turns the pure runtime (and, with the proof-of-stake issue, the pure
+//! consensus) into a program people run.
+//!
+//! # Shape
+//!
+//! - [`store`]: the chain on rocksdb. Blocks, certificates, receipts, the transaction and event
+//!   indexes and the chain's metadata sit in column families beside the state's, and a block and
+//!   everything it leads to are written in one synced batch, so a crash leaves either all of it or
+//!   none.
+//! - [`mempool`]: admitted transactions, by sender and nonce, with limits and fee-ordered
+//!   selection. Synchronous and tested on its own.
+//! - [`chain`]: the node's core: executes and commits blocks, answers reads at any kept height and
+//!   broadcasts what happened to subscribers.
+//! - [`producer`]: the block production loop of a single validator (`altan dev`, `altan run`).
+//!   Consensus replaces its "commit at once" step with a vote when validators are many.
+//! - [`rpc`]: the JSON-RPC server (jsonrpsee; HTTP and WebSocket on one port), its JSON types,
+//!   error codes and OpenRPC document; [`client`] is the typed client the CLI, the benchmark and
+//!   the tests use.
+//! - [`metrics`]: Prometheus metrics and their HTTP endpoint.
+//! - [`cli`]: the `altan` command line.
+//!
+//! Tokio, rocksdb and sockets live here and nowhere below: `altan-runtime` stays a pure function
+//! of (state, block).
+
+pub mod chain;
+pub mod cli;
+pub mod client;
+pub mod dev;
+pub mod interface;
+pub mod keys;
+pub mod mempool;
+pub mod metrics;
+pub mod producer;
+pub mod rpc;
+pub mod store;

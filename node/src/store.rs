@@ -1,0 +1,363 @@
+//! The chain on rocksdb: the versioned state (through `altan-storage`) and, in column families
+//! beside it, the blocks, certificates, receipts, indexes and metadata.
+//!
+//! Every committed block is one synced `WriteBatch`: the state version of its height, the block,
+//! its receipts and certificate, the index entries and the new head. After a crash (kill -9 or
+//! power loss) the database holds a prefix of the committed blocks, each complete.
+//!
+//! Layout (all keys big-endian so that rocksdb's order is numeric order):
+//!
+//! | column family  | key                                        | value                      |
+//! |----------------|--------------------------------------------|----------------------------|
+//! | `blocks`       | block hash                                 | SCALE `Block`              |
+//! | `block_hashes` | height                                     | block hash                 |
+//! | `receipts`     | block hash                                 | SCALE `Vec<Receipt>`       |
+//! | `certificates` | height                                     | SCALE `Certificate`        |
+//! | `tx_index`     | transaction id                             | SCALE `(height, index)`    |
+//! | `event_index`  | contract ‖ height ‖ tx index ‖ event index | empty                      |
+//! | `chain_meta`   | `spec`, `head`, `final`                    | SCALE                      |
+
+use std::path::Path;
+use std::sync::Arc;
+
+use altan_primitives::{Address, Block, Certificate, ChainSpec, Hash, Height, Receipt};
+use altan_runtime::state::{State, StateCommit, StateConfig, StoreError};
+use altan_storage::{RocksStore, StoreOptions};
+use parity_scale_codec::{Decode, Encode};
+use rocksdb::{Direction, IteratorMode, WriteBatch};
+
+const BLOCKS_CF: &str = "blocks";
+const BLOCK_HASHES_CF: &str = "block_hashes";
+const RECEIPTS_CF: &str = "receipts";
+const CERTIFICATES_CF: &str = "certificates";
+const TX_INDEX_CF: &str = "tx_index";
+const EVENT_INDEX_CF: &str = "event_index";
+const CHAIN_META_CF: &str = "chain_meta";
+
+const CHAIN_COLUMN_FAMILIES: [&str; 7] = [
+    BLOCKS_CF,
+    BLOCK_HASHES_CF,
+    RECEIPTS_CF,
+    CERTIFICATES_CF,
+    TX_INDEX_CF,
+    EVENT_INDEX_CF,
+    CHAIN_META_CF,
+];
+
+const META_SPEC: &[u8] = b"spec";
+const META_HEAD: &[u8] = b"head";
+const META_FINAL: &[u8] = b"final";
+
+/// Length of an event index key: address, height, transaction index, event index.
+const EVENT_KEY_LEN: usize = 20 + 8 + 4 + 4;
+
+/// Why the chain store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainStoreError {
+    /// The state store failed.
+    #[error(transparent)]
+    State(#[from] StoreError),
+    /// rocksdb failed.
+    #[error("rocksdb: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    /// Stored bytes do not decode.
+    #[error("corrupt chain data in {column}: {detail}")]
+    Corrupt {
+        /// Where.
+        column: &'static str,
+        /// What did not decode.
+        detail: String,
+    },
+    /// The database holds another chain.
+    #[error("the data directory holds chain {found} but the spec is for chain {expected}")]
+    WrongChain {
+        /// The spec's hash.
+        expected: Hash,
+        /// The stored spec's hash.
+        found: Hash,
+    },
+    /// A block does not follow the head.
+    #[error("block {height} does not follow the head {head}")]
+    NotNext {
+        /// The block's height.
+        height: Height,
+        /// The head's height.
+        head: Height,
+    },
+}
+
+/// A pointer to a block: height and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct BlockRef {
+    /// The height.
+    pub height: Height,
+    /// The block hash.
+    pub hash: Hash,
+}
+
+/// Where an event sits in the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventLocation {
+    /// The block height.
+    pub height: Height,
+    /// The transaction's index in the block.
+    pub transaction_index: u32,
+    /// The event's index in the receipt.
+    pub event_index: u32,
+}
+
+/// A block ready to be written: everything its batch holds.
+pub struct BlockCommit<'a> {
+    /// The block.
+    pub block: &'a Block,
+    /// Its receipts.
+    pub receipts: &'a [Receipt],
+    /// The state version its execution produced.
+    pub state: &'a StateCommit,
+    /// Its finality certificate, if it is final at commit.
+    pub certificate: Option<&'a Certificate>,
+}
+
+/// The chain's durable store. Cheap to share behind an `Arc`; reads need no lock.
+pub struct ChainStore {
+    state: State<RocksStore>,
+}
+
+fn height_key(height: Height) -> [u8; 8] {
+    height.to_be_bytes()
+}
+
+fn event_key(contract: &Address, location: EventLocation) -> [u8; EVENT_KEY_LEN] {
+    let mut key = [0; EVENT_KEY_LEN];
+    key[..20].copy_from_slice(contract.as_bytes());
+    key[20..28].copy_from_slice(&location.height.to_be_bytes());
+    key[28..32].copy_from_slice(&location.transaction_index.to_be_bytes());
+    key[32..].copy_from_slice(&location.event_index.to_be_bytes());
+    key
+}
+
+fn decode<T: Decode>(column: &'static str, bytes: &[u8]) -> Result<T, ChainStoreError> {
+    T::decode(&mut &bytes[..])
+        .map_err(|error| ChainStoreError::Corrupt { column, detail: error.to_string() })
+}
+
+impl ChainStore {
+    /// Opens the store at `path`, creating it with `spec`'s genesis if empty. An existing store
+    /// must hold the same spec.
+    pub fn open(
+        path: &Path,
+        spec: &ChainSpec,
+        genesis: impl FnOnce(&State<RocksStore>) -> Result<(Block, StateCommit), ChainStoreError>,
+        options: StoreOptions,
+        state_config: StateConfig,
+    ) -> Result<ChainStore, ChainStoreError> {
+        let mut options = options;
+        options.extra_column_families =
+            CHAIN_COLUMN_FAMILIES.iter().map(|s| s.to_string()).collect();
+        let rocks = RocksStore::open(path, &options)?;
+        let state = State::open_with(Arc::new(rocks), state_config)?;
+        let store = ChainStore { state };
+        match store.spec()? {
+            Some(stored) => {
+                if stored.hash() != spec.hash() {
+                    return Err(ChainStoreError::WrongChain {
+                        expected: spec.hash(),
+                        found: stored.hash(),
+                    });
+                }
+            }
+            None => {
+                let (block, commit) = genesis(&store.state)?;
+                store.write_block(
+                    BlockCommit { block: &block, receipts: &[], state: &commit, certificate: None },
+                    Some(spec),
+                )?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// The versioned state.
+    pub fn state(&self) -> &State<RocksStore> {
+        &self.state
+    }
+
+    fn rocks(&self) -> &RocksStore {
+        self.state.store()
+    }
+
+    fn get(&self, column: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, ChainStoreError> {
+        let cf = self.rocks().cf(column)?;
+        Ok(self.rocks().db().get_pinned_cf(cf, key)?.map(|value| value.to_vec()))
+    }
+
+    /// The stored chain spec.
+    pub fn spec(&self) -> Result<Option<ChainSpec>, ChainStoreError> {
+        self.get(CHAIN_META_CF, META_SPEC)?.map(|b| decode(CHAIN_META_CF, &b)).transpose()
+    }
+
+    /// The newest block.
+    pub fn head(&self) -> Result<BlockRef, ChainStoreError> {
+        let bytes = self
+            .get(CHAIN_META_CF, META_HEAD)?
+            .ok_or(ChainStoreError::Corrupt { column: CHAIN_META_CF, detail: "no head".into() })?;
+        decode(CHAIN_META_CF, &bytes)
+    }
+
+    /// The newest final block.
+    pub fn final_head(&self) -> Result<BlockRef, ChainStoreError> {
+        match self.get(CHAIN_META_CF, META_FINAL)? {
+            Some(bytes) => decode(CHAIN_META_CF, &bytes),
+            None => self.block_ref(0)?.ok_or(ChainStoreError::Corrupt {
+                column: BLOCK_HASHES_CF,
+                detail: "no genesis".into(),
+            }),
+        }
+    }
+
+    /// The hash of the block at `height`.
+    pub fn block_hash(&self, height: Height) -> Result<Option<Hash>, ChainStoreError> {
+        self.get(BLOCK_HASHES_CF, &height_key(height))?
+            .map(|bytes| decode(BLOCK_HASHES_CF, &bytes))
+            .transpose()
+    }
+
+    fn block_ref(&self, height: Height) -> Result<Option<BlockRef>, ChainStoreError> {
+        Ok(self.block_hash(height)?.map(|hash| BlockRef { height, hash }))
+    }
+
+    /// A block by hash.
+    pub fn block(&self, hash: &Hash) -> Result<Option<Block>, ChainStoreError> {
+        self.get(BLOCKS_CF, hash.as_bytes())?.map(|bytes| decode(BLOCKS_CF, &bytes)).transpose()
+    }
+
+    /// A block by height.
+    pub fn block_at(&self, height: Height) -> Result<Option<Block>, ChainStoreError> {
+        match self.block_hash(height)? {
+            Some(hash) => self.block(&hash),
+            None => Ok(None),
+        }
+    }
+
+    /// A block's receipts.
+    pub fn receipts(&self, block: &Hash) -> Result<Option<Vec<Receipt>>, ChainStoreError> {
+        self.get(RECEIPTS_CF, block.as_bytes())?
+            .map(|bytes| decode(RECEIPTS_CF, &bytes))
+            .transpose()
+    }
+
+    /// The certificate that made the block at `height` final.
+    pub fn certificate(&self, height: Height) -> Result<Option<Certificate>, ChainStoreError> {
+        self.get(CERTIFICATES_CF, &height_key(height))?
+            .map(|bytes| decode(CERTIFICATES_CF, &bytes))
+            .transpose()
+    }
+
+    /// Where a transaction was included: block height and index.
+    pub fn transaction_location(
+        &self,
+        id: &Hash,
+    ) -> Result<Option<(Height, u32)>, ChainStoreError> {
+        self.get(TX_INDEX_CF, id.as_bytes())?.map(|bytes| decode(TX_INDEX_CF, &bytes)).transpose()
+    }
+
+    /// The events `contract` emitted in blocks `from..=to`, in chain order, at most `limit`.
+    pub fn events_of(
+        &self,
+        contract: &Address,
+        from: Height,
+        to: Height,
+        limit: usize,
+    ) -> Result<Vec<EventLocation>, ChainStoreError> {
+        let cf = self.rocks().cf(EVENT_INDEX_CF)?;
+        let start = event_key(
+            contract,
+            EventLocation { height: from, transaction_index: 0, event_index: 0 },
+        );
+        let mut found = Vec::new();
+        for item in
+            self.rocks().db().iterator_cf(cf, IteratorMode::From(&start, Direction::Forward))
+        {
+            let (key, _) = item?;
+            if key.len() != EVENT_KEY_LEN || &key[..20] != contract.as_bytes() {
+                break;
+            }
+            let number = |range: std::ops::Range<usize>| -> u64 {
+                key[range].iter().fold(0, |n, b| (n << 8) | u64::from(*b))
+            };
+            let height = number(20..28);
+            if height > to || found.len() >= limit {
+                break;
+            }
+            found.push(EventLocation {
+                height,
+                transaction_index: u32::try_from(number(28..32)).unwrap_or(u32::MAX),
+                event_index: u32::try_from(number(32..36)).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(found)
+    }
+
+    /// Writes a block with its state version, receipts, certificate and indexes in one synced
+    /// batch, and makes it the head (and the final head, with a certificate).
+    pub fn commit_block(&self, commit: BlockCommit<'_>) -> Result<(), ChainStoreError> {
+        let head = self.head()?;
+        let height = commit.block.header.height;
+        if Some(height) != head.height.checked_add(1) {
+            return Err(ChainStoreError::NotNext { height, head: head.height });
+        }
+        self.write_block(commit, None)
+    }
+
+    fn write_block(
+        &self,
+        commit: BlockCommit<'_>,
+        spec: Option<&ChainSpec>,
+    ) -> Result<(), ChainStoreError> {
+        let rocks = self.rocks();
+        let cfs = [
+            rocks.cf(BLOCKS_CF)?,
+            rocks.cf(BLOCK_HASHES_CF)?,
+            rocks.cf(RECEIPTS_CF)?,
+            rocks.cf(CERTIFICATES_CF)?,
+            rocks.cf(TX_INDEX_CF)?,
+            rocks.cf(EVENT_INDEX_CF)?,
+            rocks.cf(CHAIN_META_CF)?,
+        ];
+        let [blocks, block_hashes, receipts, certificates, tx_index, event_index, meta] = cfs;
+        let block = commit.block;
+        let hash = block.hash();
+        let height = block.header.height;
+        let head = BlockRef { height, hash }.encode();
+        let fill = |batch: &mut WriteBatch| {
+            batch.put_cf(blocks, hash.as_bytes(), block.encode());
+            batch.put_cf(block_hashes, height_key(height), hash.encode());
+            batch.put_cf(receipts, hash.as_bytes(), commit.receipts.encode());
+            for (index, transaction) in block.transactions.iter().enumerate() {
+                let index = u32::try_from(index).unwrap_or(u32::MAX);
+                batch.put_cf(tx_index, transaction.id().as_bytes(), (height, index).encode());
+            }
+            for (tx, receipt) in commit.receipts.iter().enumerate() {
+                for (event_number, event) in receipt.events.iter().enumerate() {
+                    let location = EventLocation {
+                        height,
+                        transaction_index: u32::try_from(tx).unwrap_or(u32::MAX),
+                        event_index: u32::try_from(event_number).unwrap_or(u32::MAX),
+                    };
+                    batch.put_cf(event_index, event_key(&event.contract, location), []);
+                }
+            }
+            if let Some(certificate) = commit.certificate {
+                batch.put_cf(certificates, height_key(height), certificate.encode());
+                batch.put_cf(meta, META_FINAL, &head);
+            }
+            if let Some(spec) = spec {
+                batch.put_cf(meta, META_SPEC, spec.encode());
+                batch.put_cf(meta, META_FINAL, &head);
+            }
+            batch.put_cf(meta, META_HEAD, &head);
+        };
+        self.state.commit_using(commit.state, |store, state| store.commit_with(state, fill))?;
+        Ok(())
+    }
+}
