@@ -92,7 +92,7 @@ pub async fn wait_for_receipt(
     id: Hash,
     timeout: Duration,
 ) -> anyhow::Result<ReceiptJson> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now().checked_add(timeout).unwrap_or_else(Instant::now);
     loop {
         if let Some(receipt) = client.receipt(id).await? {
             return Ok(receipt);

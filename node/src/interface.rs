@@ -425,7 +425,7 @@ pub fn encode_value(ty: &Type, value: &Value, out: &mut Vec<u8>) -> Result<(), I
             let bytes = usize::try_from(*bits / 8).unwrap_or(16);
             let fits = *bits == 128 || {
                 let limit = 1_i128 << (bits.saturating_sub(1));
-                n >= -limit && n < limit
+                n >= limit.saturating_neg() && n < limit
             };
             if !fits {
                 return Err(bad(ty, value, format!("does not fit in {bits} bits")));

@@ -474,6 +474,7 @@ impl Mempool {
 }
 
 #[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
 mod tests {
     use altan_primitives::{SecretKey, Transaction};
     use proptest::prelude::*;

@@ -123,17 +123,15 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
             let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                 let metrics = Arc::clone(&metrics);
                 async move {
-                    let response =
-                        if request.method() == Method::GET && request.uri().path() == "/metrics" {
-                            Response::builder()
-                                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
-                                .body(Full::new(Bytes::from(metrics.render())))
-                        } else {
-                            Response::builder().status(StatusCode::NOT_FOUND).body(Full::new(
-                                Bytes::from_static(b"not found; try GET /metrics\n"),
-                            ))
-                        };
-                    response
+                    if request.method() == Method::GET && request.uri().path() == "/metrics" {
+                        Response::builder()
+                            .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                            .body(Full::new(Bytes::from(metrics.render())))
+                    } else {
+                        Response::builder()
+                            .status(StatusCode::NOT_FOUND)
+                            .body(Full::new(Bytes::from_static(b"not found; try GET /metrics\n")))
+                    }
                 }
             });
             if let Err(error) =

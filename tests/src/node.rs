@@ -82,7 +82,8 @@ impl DevNode {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(20);
+            let deadline =
+                Instant::now().checked_add(Duration::from_secs(20)).unwrap_or_else(Instant::now);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     return;

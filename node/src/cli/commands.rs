@@ -74,9 +74,9 @@ async fn decoded_events(rpc: &HttpClient, events: &[EventJson]) -> Vec<Value> {
         std::collections::BTreeMap::new();
     let mut out = Vec::new();
     for event in events {
-        if !interfaces.contains_key(&event.contract) {
-            let found = rpc.interface(event.contract, None).await.ok();
-            interfaces.insert(event.contract, found);
+        if let std::collections::btree_map::Entry::Vacant(entry) = interfaces.entry(event.contract)
+        {
+            entry.insert(rpc.interface(event.contract, None).await.ok());
         }
         let decoded = interfaces
             .get(&event.contract)

@@ -426,7 +426,9 @@ impl AltanApiServer for RpcServer {
             0 => block_limit,
             price => {
                 let spendable = balance.saturating_sub(transaction.value());
-                u64::try_from(spendable / u128::from(price)).unwrap_or(u64::MAX).min(block_limit)
+                u64::try_from(spendable.checked_div(price).unwrap_or(0))
+                    .unwrap_or(u64::MAX)
+                    .min(block_limit)
             }
         };
         transaction.gas_limit = affordable;
