@@ -417,3 +417,41 @@ pub fn delegator(state: &dyn StateRead, address: &Address) -> Result<DelegatorVi
     }
     Ok(DelegatorView { bonds, unbondings })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_split_heights_into_runs_of_epoch_length() {
+        let config = StakingConfig { epoch_length: 4, params: StakingParams::default() };
+        let epochs: Vec<Epoch> = (0..9).map(|h| config.epoch_of(h)).collect();
+        assert_eq!(epochs, [0, 0, 0, 0, 1, 1, 1, 1, 2]);
+        let ends: Vec<Height> = (0..12).filter(|&h| config.is_epoch_end(h)).collect();
+        assert_eq!(ends, [3, 7, 11]);
+        assert_eq!(config.first_height(2), 8);
+        assert_eq!(config.first_height(u64::MAX), u64::MAX);
+        assert!(!config.is_epoch_end(u64::MAX), "no height follows the last");
+        let single = StakingConfig { epoch_length: 1, ..config };
+        assert!(single.is_epoch_end(0) && single.is_epoch_end(1));
+        assert_eq!(single.epoch_of(5), 5);
+    }
+
+    #[test]
+    fn staking_keys_of_different_kinds_never_collide() {
+        let address = Address([7; 20]);
+        let keys = [
+            config_key(),
+            totals_key(),
+            candidates_key(),
+            validator_key(&address),
+            delegator_key(&address),
+            pool_key(&address, 3),
+            set_key(3),
+            consensus_key_key(&PublicKey([2; 33])),
+        ];
+        let unique: BTreeSet<&Vec<u8>> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len());
+        assert!(keys.iter().all(|k| k.starts_with(&StateKey::system(b"staking/"))));
+    }
+}

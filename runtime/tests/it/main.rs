@@ -7,4 +7,5 @@ mod determinism;
 mod execution;
 mod generated;
 mod hostile;
+mod staking;
 mod validation;
