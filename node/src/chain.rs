@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use altan_primitives::{
     Address, Block, Certificate, ChainSpec, CommitSignature, Gas, Hash, Header, Height, Receipt,
-    SecretKey, SignedTransaction, Transaction, Validator, ValidatorSet, merkle,
+    SecretKey, SignedTransaction, Transaction, ValidatorSet, merkle,
 };
 use altan_runtime::exec::{
     BlockContext, InvalidTransaction, QueryOutcome, Runtime, TxError, intrinsic_gas,
@@ -138,7 +138,6 @@ pub struct Chain {
     transaction_arrived: Notify,
     producing: Mutex<()>,
     validator: Option<ValidatorKey>,
-    validators: ValidatorSet,
     metrics: Arc<Metrics>,
 }
 
@@ -209,17 +208,6 @@ impl Chain {
             ChainError::Corrupt(format!("the head block {} is missing", head.hash))
         })?;
         let final_head = store.final_head()?;
-        let validators = ValidatorSet {
-            validators: spec
-                .validators
-                .iter()
-                .map(|v| Validator {
-                    address: v.address,
-                    consensus_key: v.consensus_key,
-                    power: v.stake,
-                })
-                .collect(),
-        };
         let (blocks, _) = broadcast::channel(BLOCK_CHANNEL_CAPACITY);
         metrics.height.set(i64::try_from(head.height).unwrap_or(i64::MAX));
         metrics.final_height.set(i64::try_from(final_head.height).unwrap_or(i64::MAX));
@@ -235,7 +223,6 @@ impl Chain {
             transaction_arrived: Notify::new(),
             producing: Mutex::new(()),
             validator,
-            validators,
             metrics,
             spec,
         }))
@@ -608,7 +595,10 @@ impl Chain {
         let block =
             Block { header, transactions: included, parent_certificate, evidence: Vec::new() };
         let hash = block.hash();
-        let certificate = self.certify(&validator, height, hash);
+        // The set that signs block h is the one the state after block h - 1 names for h's epoch.
+        let set = altan_runtime::staking::validator_set_at(&*self.state_at(head.height)?, height)?
+            .unwrap_or_default();
+        let certificate = self.certify(&validator, &set, height, hash);
         self.store.commit_block(BlockCommit {
             block: &block,
             receipts: &outcome.receipts,
@@ -656,11 +646,17 @@ impl Chain {
 
     /// The certificate of a block this node alone can finalize: its precommit, if its key is the
     /// whole validator set's supermajority.
-    fn certify(&self, validator: &ValidatorKey, height: Height, hash: Hash) -> Option<Certificate> {
+    fn certify(
+        &self,
+        validator: &ValidatorKey,
+        set: &ValidatorSet,
+        height: Height,
+        hash: Hash,
+    ) -> Option<Certificate> {
         let public = validator.key.public_key();
-        let index = self.validators.validators.iter().position(|v| v.consensus_key == public)?;
-        let power = self.validators.validators.get(index)?.power;
-        if !self.validators.is_supermajority(power) {
+        let index = set.validators.iter().position(|v| v.consensus_key == public)?;
+        let power = set.validators.get(index)?.power;
+        if !set.is_supermajority(power) {
             return None;
         }
         let mut certificate =
