@@ -17,6 +17,8 @@
 //!   error codes and OpenRPC document; [`client`] is the typed client the CLI, the benchmark and
 //!   the tests use.
 //! - [`metrics`]: Prometheus metrics and their HTTP endpoint.
+//! - [`network`]: the libp2p service (gossip, peer discovery, block sync), driven through a
+//!   handle and an event channel.
 //! - [`cli`]: the `altan` command line.
 //!
 //! Tokio, rocksdb and sockets live here and nowhere below: `altan-runtime` stays a pure function
@@ -30,6 +32,7 @@ pub mod interface;
 pub mod keys;
 pub mod mempool;
 pub mod metrics;
+pub mod network;
 pub mod producer;
 pub mod rpc;
 pub mod store;
