@@ -5,15 +5,21 @@
 //! waiting for.
 
 use std::future::Future;
+use std::io;
 use std::time::{Duration, Instant};
 
-use altan_node::network::codec::fit_response;
+use altan_node::network::codec::{BlocksResponse, fit_response};
 use altan_node::network::{
     self, MessageId, Multiaddr, NetworkConfig, NetworkError, NetworkEvent, NetworkHandle, PeerId,
     Refusal, Topic, Validation, load_or_create_key,
 };
+use futures::StreamExt;
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{StreamProtocol, request_response};
+use parity_scale_codec::Encode;
 use tokio::sync::mpsc;
 
 const CHAIN: u64 = 7;
@@ -345,4 +351,145 @@ async fn a_peer_of_another_chain_is_dropped() {
     })
     .await;
     assert!(matches!(invalid, Err(NetworkError::InvalidBootnode { .. })), "{:?}", invalid.err());
+}
+
+/// A client that writes whatever bytes it is given on the block sync protocol, and reads
+/// whatever comes back.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl request_response::Codec for RawCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, _: &mut T) -> io::Result<Vec<u8>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        Err(io::Error::other("the raw client serves nothing"))
+    }
+
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let mut response = Vec::new();
+        io.take(1 << 20).read_to_end(&mut response).await?;
+        Ok(response)
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Vec<u8>,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        io.write_all(&req).await?;
+        io.close().await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &StreamProtocol,
+        _: &mut T,
+        _: Vec<u8>,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        Err(io::Error::other("the raw client serves nothing"))
+    }
+}
+
+/// Sends `bytes` as a block request and returns what came back (`None`: the stream failed).
+async fn raw_request(
+    swarm: &mut libp2p::Swarm<request_response::Behaviour<RawCodec>>,
+    peer: PeerId,
+    bytes: Vec<u8>,
+) -> Option<Vec<u8>> {
+    let id = swarm.behaviour_mut().send_request(&peer, bytes);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = tokio::time::timeout(left, swarm.select_next_some())
+            .await
+            .expect("the raw request ends within the wait");
+        match event {
+            SwarmEvent::Behaviour(request_response::Event::Message {
+                message: request_response::Message::Response { request_id, response },
+                ..
+            }) if request_id == id => return Some(response),
+            SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                request_id, ..
+            }) if request_id == id => return None,
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_block_requests_are_dropped() {
+    let mut server = config();
+    server.limits.max_blocks_per_request = 16;
+    let a = Node::start(server).await;
+    let Node { events: mut a_events, handle: a_handle, address: a_address } = a;
+    tokio::spawn(async move {
+        while let Some(event) = a_events.recv().await {
+            if let NetworkEvent::BlocksRequested { from, to, respond, .. } = event {
+                let _ = respond.send(items(from, to));
+            }
+        }
+    });
+    let a_id = a_handle.local_peer_id();
+
+    let protocol = StreamProtocol::try_from_owned(format!("/altan/{CHAIN}/sync/1")).unwrap();
+    let mut raw = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::new(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::<RawCodec>::new(
+                [(protocol, request_response::ProtocolSupport::Outbound)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
+            )
+        })
+        .unwrap()
+        .build();
+    raw.dial(a_address).unwrap();
+
+    let frame = |body: Vec<u8>| {
+        let mut frame = u32::try_from(body.len()).unwrap().to_le_bytes().to_vec();
+        frame.extend(body);
+        frame
+    };
+    let request = |from: u64, to: u64| (from, to).encode();
+    let mut trailing = request(1, 2);
+    trailing.push(0);
+    for (what, bytes) in [
+        ("a length over the limit", u32::MAX.to_le_bytes().to_vec()),
+        ("a body shorter than its length", vec![16, 0, 0, 0, 1, 2, 3]),
+        ("trailing bytes", frame(trailing)),
+        ("nothing at all", Vec::new()),
+    ] {
+        let answer = raw_request(&mut raw, a_id, bytes).await;
+        // No answer, or at most an empty stream: never items or a refusal.
+        assert!(answer.as_ref().is_none_or(|a| a.is_empty()), "{what}: answered {answer:?}");
+    }
+
+    // A well-formed request on the same connection is still served, and a refusal is a value.
+    let answer = raw_request(&mut raw, a_id, frame(request(3, 4))).await.expect("served");
+    let expected = BlocksResponse::Items(items(3, 4)).encode();
+    assert_eq!(answer, frame(expected));
+    let answer = raw_request(&mut raw, a_id, frame(request(1, 100))).await.expect("refused");
+    let expected = BlocksResponse::Refused(Refusal::RangeTooLarge { max: 16 }).encode();
+    assert_eq!(answer, frame(expected));
+    assert!(a_handle.peers().await.unwrap().iter().any(|p| p.peer_id == *raw.local_peer_id()));
 }
