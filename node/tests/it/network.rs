@@ -244,8 +244,8 @@ async fn block_requests() {
     until("b connected to a", || async { b.peer_ids().await == vec![a.id()] }).await;
 
     // a's node answers every request but one, which it holds without answering.
-    let Node { events: mut a_events, handle: _a_handle, .. } = a;
-    let a_id = _a_handle.local_peer_id();
+    let Node { events: mut a_events, handle: a_handle, .. } = a;
+    let a_id = a_handle.local_peer_id();
     let b_id = b.id();
     let (held_tx, mut held_rx) = mpsc::channel(1);
     tokio::spawn(async move {
