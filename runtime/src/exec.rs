@@ -2,11 +2,12 @@
 //!
 //! A transaction is either *invalid* (bad signature, wrong chain, wrong nonce, cannot pay its
 //! maximum fee, over a size or gas limit) and changes nothing, so it cannot be in a block; or it
-//! is *included*: the sender's nonce advances, the fee `gas used x gas price` is paid to the
-//! block's proposer, and its action either succeeds or is rolled back, with a receipt saying
+//! is *included*: the sender's nonce advances, the fee `gas used x gas price` is collected for
+//! the block's reward, and its action either succeeds or is rolled back, with a receipt saying
 //! which. Execution reads the parent state through [`StateRead`] and collects writes in an
-//! [`Overlay`]; [`BlockExecutor::finish`] hands the writes and the roots to the caller, which
-//! computes the state root and commits.
+//! [`Overlay`]; [`BlockExecutor::finish`] does the block's staking work (certificate and
+//! evidence checks, slashing, rewards, the next epoch's validator set; see [`crate::staking`])
+//! and hands the writes and the roots to the caller, which computes the state root and commits.
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! Altan's deterministic state machine: the authenticated state, the rules of transactions, gas,
-//! and the wasmtime virtual machine that runs contracts.
+//! native staking, and the wasmtime virtual machine that runs contracts.
 //!
 //! Nothing here does I/O: no sockets, no files, no clocks, no async runtime. Storage comes in
 //! through the [`state::StateStore`] trait and the compiled-module cache's

@@ -347,6 +347,7 @@ fn slash(
     if record.jailed_at.is_some() {
         return Ok(());
     }
+    let was_eligible = record.is_eligible(config.params.min_validator_stake);
     let fraction = u128::from(config.params.slash_fraction_bps);
     let cut = math::mul_div(record.tokens, fraction, BPS).ok_or_else(|| corrupt("slash"))?;
     record.tokens = record.tokens.saturating_sub(cut);
@@ -369,7 +370,7 @@ fn slash(
     totals.slashed = totals.slashed.checked_add(burnt).ok_or_else(|| corrupt("slashed total"))?;
     record.jailed_at = Some(height);
     save(overlay, validator_key(address), &record);
-    ops::update_candidate(overlay, config, address, &record)
+    ops::update_candidate(overlay, config, address, was_eligible, &record)
 }
 
 /// At the end of the last block of an epoch: fixes the next epoch's set and drops the set that

@@ -127,6 +127,7 @@ pub(super) fn bond(
     if record.jailed_at.is_some() {
         return Err(StakingFailure::ValidatorJailed.into());
     }
+    let was_eligible = record.is_eligible(config.params.min_validator_stake);
     let mut delegator = load_delegator(overlay, sender)?;
     if !delegator.delegations.contains_key(validator)
         && delegator.delegations.len() >= MAX_DELEGATIONS
@@ -156,7 +157,7 @@ pub(super) fn bond(
     save_delegator(overlay, sender, &delegator);
     save(overlay, totals_key(), &totals);
     save(overlay, validator_key(validator), &record);
-    update_candidate(overlay, config, validator, &record)?;
+    update_candidate(overlay, config, validator, was_eligible, &record)?;
     Ok(())
 }
 
@@ -173,6 +174,7 @@ fn unbond(
         return Err(StakingFailure::ZeroAmount.into());
     }
     let mut record = load_validator(overlay, validator)?.ok_or(StakingFailure::NotAValidator)?;
+    let was_eligible = record.is_eligible(config.params.min_validator_stake);
     let mut delegator = load_delegator(overlay, sender)?;
     let mut delegation =
         delegator.delegations.get(validator).cloned().ok_or(StakingFailure::InsufficientBond)?;
@@ -229,7 +231,7 @@ fn unbond(
     save_delegator(overlay, sender, &delegator);
     save(overlay, totals_key(), &totals);
     save(overlay, validator_key(validator), &record);
-    update_candidate(overlay, config, validator, &record)?;
+    update_candidate(overlay, config, validator, was_eligible, &record)?;
     Ok(())
 }
 
@@ -317,18 +319,21 @@ fn debit(overlay: &mut Overlay, address: &Address, amount: Balance) -> Result<bo
 }
 
 /// Keeps the candidate index in step with `record`: eligible validators are in it, others not.
+/// `was_eligible` is the record's eligibility before the change; the index (one record listing
+/// every candidate) is only read and written when eligibility changes.
 pub(super) fn update_candidate(
     overlay: &mut Overlay,
     config: &StakingConfig,
     address: &Address,
+    was_eligible: bool,
     record: &ValidatorRecord,
 ) -> Result<(), StoreError> {
+    let eligible = record.is_eligible(config.params.min_validator_stake);
+    if eligible == was_eligible {
+        return Ok(());
+    }
     let mut candidates = load_candidates(overlay)?;
-    let changed = if record.is_eligible(config.params.min_validator_stake) {
-        candidates.insert(*address)
-    } else {
-        candidates.remove(address)
-    };
+    let changed = if eligible { candidates.insert(*address) } else { candidates.remove(address) };
     if changed {
         save(overlay, candidates_key(), &candidates);
     }

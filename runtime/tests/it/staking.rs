@@ -794,6 +794,12 @@ fn a_validator_below_the_minimum_leaves_the_set_but_the_set_is_never_empty() {
     assert_eq!(net.set_at(8).unwrap(), set);
     net.empty_blocks(4);
     assert_eq!(net.set_at(12).unwrap(), set);
+    // With no shares left, validator 0 (proposer and only voter) takes whole blocks' rewards
+    // into its own account; nothing goes to the reward pool.
+    let (pool, balance) = (net.totals().rewards_pool, net.balance(&account(0).address()));
+    net.empty_blocks(1);
+    assert_eq!(net.totals().rewards_pool, pool);
+    assert_eq!(net.balance(&account(0).address()), balance + 1_000_000);
 }
 
 /// One block's reward, by hand: 10% to the proposer, 90% to the voters by power, each split
