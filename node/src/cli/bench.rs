@@ -180,7 +180,7 @@ pub async fn run(args: BenchArgs, json_mode: bool) -> anyhow::Result<()> {
     let mut nonce = first.pending_nonce.unwrap_or(first.nonce);
     let estimate = |action: Action| Transaction {
         chain_id: info.chain_id,
-        nonce: 0,
+        nonce,
         gas_limit: 0,
         gas_price: 1,
         action,
