@@ -1262,8 +1262,33 @@ proptest! {
     }
 }
 
+/// The format of the staking records is consensus: a change of a key, a field or the genesis
+/// rules shows here as a new root, which must be a deliberate decision.
 #[test]
-fn encodings_of_staking_records_round_trip() {
+fn golden_genesis_root_and_record_encodings() {
+    let net = Net::new(&spec(&[(0, 5_000, 500), (1, 3_000, 0)]));
+    let root = net.state.root(0).unwrap().to_string();
+    assert_eq!(root, "0xafda27329c5b4dfdd3e70135dcdc121dc138d64b6d105c8dc59f1200c9d8a26b");
+    let key = StateKey::staking(b"validator/", &[account(1).address().as_bytes()]);
+    let value = net.snapshot().get(&key).unwrap().expect("validator 1's record");
+    assert_eq!(
+        hex(&key),
+        "047374616b696e672f76616c696461746f722f5050a4f4b3f9338c3472dcc01a87c76a144b3c9c"
+    );
+    // Consensus key, commission, tokens and shares (3,000), reward per share, not jailed,
+    // registered at 0.
+    assert_eq!(
+        hex(&value),
+        concat!(
+            "037eff87ca3bb9f815f47e192641cad3aa58ed7343f67b835d735b28cec11a1bb40000b80b000000",
+            "0000000000000000000000b80b000000000000000000000000000000000000000000000000000000",
+            "000000000000000000000000",
+        )
+    );
     let totals = Totals { bonded: 1, unbonding: 2, rewards_pool: 3, minted: 4, slashed: 5 };
     assert_eq!(Totals::decode(&mut totals.encode().as_slice()).unwrap(), totals);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
