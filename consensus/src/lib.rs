@@ -39,7 +39,20 @@
 //!
 //! Messages for the next height are buffered (up to [`Config::max_pending_messages`]) and
 //! replayed when it starts; messages further ahead are refused with
-//! [`InputError::FutureHeight`], which tells the host to sync.
+//! [`InputError::FutureHeight`]. Catching up is the host's job: when it sees messages of later
+//! heights and stays behind, it fetches the final blocks with their certificates (block sync)
+//! and feeds the current height's certificate as [`Input::Certificate`] (or applies the blocks
+//! and starts the height after them).
+//!
+//! The machine sends its own messages of the height again every
+//! [`Config::rebroadcast_interval`] (with the proof of lock behind its valid value), because
+//! Tendermint is only live if every honest message is eventually delivered. A gossip layer that
+//! drops messages it has seen before (gossipsub's message-id cache) must let these repeats
+//! through, for example by sending them to peers directly.
+//!
+//! Signatures are recovered through a [`Verifier`]; [`Consensus::new`] uses [`Recover`] (k256).
+//! A host that has already recovered a message's signer (say, in gossip validation) can pass a
+//! verifier that remembers results, as the simulator does.
 //!
 //! # Restart
 //!
@@ -47,7 +60,8 @@
 //! and after a restart passes them in [`NewHeight::restored`]. The machine resumes in the latest
 //! round it signed in, at the step after its last message there, with its lock (its last
 //! precommit for a block), sends those messages again, and never signs a different message for
-//! a step it already signed.
+//! a step it already signed. Drop a height's messages only once its block is durably committed:
+//! a validator restarted at a height with its messages lost could sign again differently.
 //!
 //! # Leader schedule
 //!
@@ -56,10 +70,12 @@
 //!
 //! # Bounds
 //!
-//! Per height the machine keeps at most one proposal per round and one vote per validator per
-//! round and kind, for rounds within [`Config::max_round_lookback`] behind and
+//! Per height the machine keeps at most one proposal per round and, per round and vote kind, one
+//! vote per validator and value for at most [`MAX_VALUES_PER_VOTER`] values (an honest validator
+//! has one), for rounds within [`Config::max_round_lookback`] behind and
 //! [`Config::max_round_lookahead`] ahead of the current one (plus the lock's and the valid
-//! value's rounds), and at most [`Config::max_pending_messages`] messages for the next height.
+//! value's rounds); the same for the previous height, kept to catch late equivocation; and at
+//! most [`Config::max_pending_messages`] messages for the next height.
 //!
 //! # Simulation
 //!

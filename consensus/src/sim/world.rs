@@ -864,8 +864,22 @@ impl<'a> World<'a> {
         envelope: &Rc<Envelope>,
         duplicate: bool,
     ) -> Result<(), Violation> {
-        if self.nodes[to].machine.is_none() {
+        let Some(status) = self.nodes[to].machine.as_ref().and_then(|m| m.status()) else {
             return Ok(());
+        };
+        // A message of a later height, even one seen before, shows that the sender is ahead: if
+        // this node is still behind after a while, it fetches the certificate of its height from
+        // the sender (as block sync would).
+        if envelope.message.height() > status.height
+            && self.nodes[to].sync_pending != Some(status.height)
+        {
+            self.nodes[to].sync_pending = Some(status.height);
+            let incarnation = self.nodes[to].incarnation;
+            let at = self.now + sync_delay(self.scenario);
+            self.push(
+                at,
+                Event::SyncCheck { node: to, incarnation, height: status.height, peer: from },
+            );
         }
         if !self.nodes[to].seen.insert(envelope.id) && !duplicate {
             return Ok(());
@@ -875,7 +889,6 @@ impl<'a> World<'a> {
         let message = &envelope.message;
         self.log(|| format!("node {to} <- node {from}: {}", describe(message)));
 
-        let status = self.nodes[to].machine.as_ref().and_then(|m| m.status());
         let signer = self.signer(message);
         let honest = self.is_honest(to);
         if honest
@@ -898,7 +911,7 @@ impl<'a> World<'a> {
         match result {
             Ok((actions, at)) => {
                 if honest
-                    && let (Some(status), Some(signer)) = (status, signer)
+                    && let Some(signer) = signer
                     && message.height() <= status.height
                 {
                     self.check_evidence(to, signer, envelope, &actions)?;
@@ -916,20 +929,6 @@ impl<'a> World<'a> {
                 self.report.refused += 1;
                 self.log(|| format!("node {to} refuses: {error}"));
             }
-        }
-        // Messages of a later height: if this node is still behind after a while, it fetches
-        // the certificate of its height from the sender (as block sync would).
-        if let Some(status) = status
-            && message.height() > status.height
-            && self.nodes[to].sync_pending != Some(status.height)
-        {
-            self.nodes[to].sync_pending = Some(status.height);
-            let incarnation = self.nodes[to].incarnation;
-            let at = self.now + sync_delay(self.scenario);
-            self.push(
-                at,
-                Event::SyncCheck { node: to, incarnation, height: status.height, peer: from },
-            );
         }
         Ok(())
     }
