@@ -51,6 +51,9 @@ pub const NOT_A_CONTRACT: i32 = 2003;
 /// The contract has no (valid) embedded interface.
 pub const NO_INTERFACE: i32 = 2004;
 
+/// The chain keeps no validator set (or seed) for that epoch, or the range spans epochs.
+pub const NO_VALIDATOR_SET: i32 = 2005;
+
 /// The transaction would be refused by a block (see the message: nonce, balance, gas...).
 pub const EXECUTION_INVALID: i32 = 3000;
 /// The execution failed or reverted (estimate only; a dry run reports it as its status).

@@ -17,8 +17,8 @@ use altan_primitives::{Address, Hash};
 pub use server::{RpcConfig, RpcServer, start};
 use types::{
     AccountJson, BlockId, BlockJson, ChainInfo, DryRunRequest, EventFilter, EventJson, HeaderJson,
-    HealthJson, HexBytes, OutcomeJson, PeerJson, QueryRequest, ReceiptJson, StorageJson,
-    SubmitResult, TransactionJson, VersionJson,
+    HealthJson, HexBytes, LeaderJson, OutcomeJson, PeerJson, QueryRequest, ReceiptJson,
+    StorageJson, SubmitResult, TransactionJson, ValidatorsJson, VersionJson,
 };
 
 /// The API. The server implements `AltanApiServer`; `AltanApiClient` is the typed client over
@@ -105,6 +105,15 @@ pub trait AltanApi {
     /// Calls a contract read-only.
     #[method(name = "contract_query", blocking)]
     fn query(&self, request: QueryRequest) -> RpcResult<OutcomeJson>;
+
+    /// The validator set of the epoch containing a block, with voting power.
+    #[method(name = "staking_validators")]
+    async fn validators(&self, at: Option<BlockId>) -> RpcResult<ValidatorsJson>;
+
+    /// The round-0 leaders of up to 1,000 heights from `from`, within one epoch whose set and
+    /// seed the chain knows.
+    #[method(name = "staking_leaderSchedule", blocking)]
+    fn leader_schedule(&self, from: u64, count: u32) -> RpcResult<Vec<LeaderJson>>;
 
     /// Whether the node serves, and its heights.
     #[method(name = "system_health")]

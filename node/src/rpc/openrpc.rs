@@ -162,6 +162,18 @@ pub const METHODS: &[MethodDoc] = &[
         "Boolean",
     ),
     m(
+        "staking_validators",
+        "The validator set of the epoch containing a block: address, consensus key, power.",
+        &[AT],
+        "Validators",
+    ),
+    m(
+        "staking_leaderSchedule",
+        "Round-0 leaders of up to 1,000 heights from a height, within one epoch.",
+        &[("from", "Height", true), ("count", "Height", true)],
+        "Leaders",
+    ),
+    m(
         "system_health",
         "Whether the node serves; its heights, peers and mempool size.",
         &[],
@@ -225,6 +237,8 @@ fn schemas() -> Value {
         "Account": object("address, balance, nonce, pendingNonce, codeHash, blockHeight"),
         "Storage": object("contract, key, value, proof (SCALE StateProof), stateRoot, blockHeight"),
         "Interface": object("name, reentrant, constructor, methods, events, errors"),
+        "Validators": object("epoch, blockHeight, validators [{address, consensusKey, power}], totalPower"),
+        "Leaders": {"type": "array", "items": object("height, index, address")},
         "Health": object("ok, height, finalHeight, peers, syncing, mempool"),
         "Peers": {"type": "array", "items": object("peerId, address")},
         "Version": object("version, hostAbi, chain"),

@@ -17,9 +17,10 @@ use tracing::info;
 
 use super::error::{self, chain_error};
 use super::types::{
-    AccountJson, BlockId, BlockJson, ChainInfo, DryRunRequest, EventFilter, EventJson, HeaderJson,
-    HealthJson, HexBytes, OutcomeJson, PeerJson, QueryRequest, ReceiptJson, StorageJson,
-    SubmitResult, TransactionJson, VersionJson, status_json,
+    AccountJson, Amount, BlockId, BlockJson, ChainInfo, DryRunRequest, EventFilter, EventJson,
+    HeaderJson, HealthJson, HexBytes, LeaderJson, OutcomeJson, PeerJson, QueryRequest, ReceiptJson,
+    StorageJson, SubmitResult, TransactionJson, ValidatorJson, ValidatorsJson, VersionJson,
+    status_json,
 };
 use super::{AltanApiServer, openrpc};
 use crate::chain::{Chain, CommittedBlock, MAX_SUBMIT_BATCH};
@@ -63,6 +64,9 @@ impl Default for RpcConfig {
         }
     }
 }
+
+/// Heights one `staking_leaderSchedule` call covers at most.
+const MAX_SCHEDULE_HEIGHTS: u32 = 1_000;
 
 /// Index entries one event query may read while matching topics.
 const MAX_EVENT_SCAN: usize = 20_000;
@@ -540,6 +544,72 @@ impl AltanApiServer for RpcServer {
             events: outcome.events.iter().map(EventJson::bare).collect(),
             contract_address: None,
         })
+    }
+
+    async fn validators(&self, at: Option<BlockId>) -> RpcResult<ValidatorsJson> {
+        let height = self.height_of(at)?;
+        let state = self.chain.state_at(height).map_err(chain_error)?;
+        let read = |e: altan_runtime::state::StoreError| chain_error(e.into());
+        let epoch = altan_runtime::staking::epoch_of(&*state, height).map_err(read)?;
+        let set = altan_runtime::staking::validator_set_at(&*state, height).map_err(read)?;
+        let set = set.ok_or_else(|| {
+            error::error(error::NO_VALIDATOR_SET, format!("no validator set for epoch {epoch}"))
+        })?;
+        Ok(ValidatorsJson {
+            epoch,
+            block_height: height,
+            total_power: Amount(set.total_power()),
+            validators: set
+                .validators
+                .iter()
+                .map(|v| ValidatorJson {
+                    address: v.address,
+                    consensus_key: v.consensus_key.to_string(),
+                    power: Amount(v.power),
+                })
+                .collect(),
+        })
+    }
+
+    fn leader_schedule(&self, from: u64, count: u32) -> RpcResult<Vec<LeaderJson>> {
+        if count == 0 || count > MAX_SCHEDULE_HEIGHTS {
+            return Err(error::error(
+                jsonrpsee::types::error::INVALID_PARAMS_CODE,
+                format!("count is 1..={MAX_SCHEDULE_HEIGHTS}"),
+            ));
+        }
+        let head = self.chain.head().height;
+        let state = self.chain.state_at(head).map_err(chain_error)?;
+        let read = |e: altan_runtime::state::StoreError| chain_error(e.into());
+        let config = altan_runtime::staking::config(&*state).map_err(read)?;
+        let last = from.saturating_add(u64::from(count)).saturating_sub(1);
+        let epoch = config.epoch_of(from);
+        let no_set = |why: String| error::error(error::NO_VALIDATOR_SET, why);
+        if config.epoch_of(last) != epoch {
+            return Err(no_set(format!("heights {from}..={last} span more than epoch {epoch}")));
+        }
+        let set = altan_runtime::staking::validator_set(&*state, epoch)
+            .map_err(read)?
+            .ok_or_else(|| no_set(format!("the chain keeps no validator set for epoch {epoch}")))?;
+        // The epoch's seed: the hash of the last block of the previous epoch, genesis for epoch 0.
+        let seed_height = config.first_height(epoch).saturating_sub(1);
+        let seed = self
+            .chain
+            .store()
+            .block_hash(seed_height)
+            .map_err(|e| chain_error(e.into()))?
+            .ok_or_else(|| {
+            no_set(format!("block {seed_height}, epoch {epoch}'s seed, is not final yet"))
+        })?;
+        let schedule = altan_consensus::LeaderSchedule::new(&set, seed)
+            .map_err(|e| no_set(format!("epoch {epoch}'s set has no leader: {e}")))?;
+        let leaders = schedule.schedule(from..=last, 0).map_err(|e| {
+            error::error(jsonrpsee::types::error::INVALID_PARAMS_CODE, e.to_string())
+        })?;
+        Ok(leaders
+            .into_iter()
+            .map(|l| LeaderJson { height: l.height, index: l.index, address: l.address })
+            .collect())
     }
 
     async fn health(&self) -> RpcResult<HealthJson> {

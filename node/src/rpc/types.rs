@@ -580,6 +580,44 @@ pub struct ChainInfo {
     pub epoch_length: u64,
 }
 
+/// A validator of an epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorJson {
+    /// Its account.
+    pub address: Address,
+    /// Its consensus key (compressed, hex).
+    pub consensus_key: String,
+    /// Its voting power: bonded stake.
+    pub power: Amount,
+}
+
+/// An epoch's validator set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorsJson {
+    /// The epoch.
+    pub epoch: u64,
+    /// The height it was read at.
+    pub block_height: u64,
+    /// The validators, in the set's canonical order (certificates index into it).
+    pub validators: Vec<ValidatorJson>,
+    /// The sum of their power.
+    pub total_power: Amount,
+}
+
+/// The leader of a height's round 0.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LeaderJson {
+    /// The height.
+    pub height: u64,
+    /// The leader's index in the epoch's set.
+    pub index: u16,
+    /// The leader's account.
+    pub address: Address,
+}
+
 /// Node health.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

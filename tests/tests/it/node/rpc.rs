@@ -277,6 +277,25 @@ async fn every_method_answers_as_documented() {
     let pending = rpc.transaction(gapped.id()).await.unwrap().unwrap();
     assert_eq!(pending.block_height, None);
 
+    // Staking: the dev chain's one validator, leading every height.
+    let validators = rpc.validators(None).await.unwrap();
+    assert_eq!(validators.epoch, 0);
+    assert_eq!(validators.validators.len(), 1);
+    assert_eq!(validators.validators[0].address, dev_key(0).address());
+    assert_eq!(validators.total_power, validators.validators[0].power);
+    let leaders = rpc.leader_schedule(1, 10).await.unwrap();
+    assert_eq!(leaders.len(), 10);
+    assert!(leaders.iter().all(|l| l.index == 0 && l.address == dev_key(0).address()));
+    let code = |error: jsonrpsee::core::ClientError| match error {
+        jsonrpsee::core::ClientError::Call(object) => object.code(),
+        other => panic!("expected a JSON-RPC error, got {other}"),
+    };
+    assert_eq!(code(rpc.leader_schedule(1, 5_000).await.unwrap_err()), -32602);
+    assert_eq!(
+        code(rpc.leader_schedule(1_000_000, 1).await.unwrap_err()),
+        altan_node::rpc::error::NO_VALIDATOR_SET
+    );
+
     // System.
     let health = rpc.health().await.unwrap();
     assert!(health.ok);
