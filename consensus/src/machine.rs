@@ -697,9 +697,17 @@ impl HeightState {
         self.own.retain(|&(r, _), _| keep(r, locked, valid));
         let rounds = &self.rounds;
         self.reported.retain(|&(_, r, _)| rounds.contains_key(&r));
+        let two_thirds = self.two_thirds;
         let verdicts_in_use: BTreeSet<Hash> = rounds
             .values()
-            .filter_map(|r| r.proposal.as_ref().map(|p| p.proposal.block_hash))
+            .flat_map(|r| {
+                let polkas = r
+                    .prevotes
+                    .values()
+                    .filter(move |&(_, power)| power > two_thirds)
+                    .filter_map(|(value, _)| value);
+                r.proposal.as_ref().map(|p| p.proposal.block_hash).into_iter().chain(polkas)
+            })
             .chain(locked.map(|l| l.1))
             .chain(valid.map(|v| v.1))
             .collect();
@@ -722,8 +730,13 @@ impl HeightState {
             _ => None,
         });
         // The valid value is at least as recent as the lock in Tendermint; after a restart the
-        // lock is the best we know.
+        // lock is the best we know. A validator precommits only a block the host found valid,
+        // so the locked block's verdict is known too (without it, this validator could not
+        // prevote its own re-proposal of the block).
         self.valid = self.locked;
+        if let Some((_, block_hash)) = self.locked {
+            self.verdicts.insert(block_hash, Verdict::Valid);
+        }
         let step = if own.contains_key(&(round, Step::Precommit)) {
             RoundStep::Precommit
         } else if own.contains_key(&(round, Step::Prevote)) {
@@ -1014,27 +1027,38 @@ impl HeightState {
         }
 
         // Beyond Algorithm 1: a polka seen late for an earlier round, later than the valid
-        // value's, becomes the valid value, so that this validator re-proposes the block that
-        // others may be locked on. Which value a leader proposes does not matter for safety
-        // (others check the proof of lock), only for liveness.
+        // value's, makes that block the valid value, so that this validator, as leader,
+        // re-proposes the block others may be locked on. The polka's round need not have given
+        // us its proposal (an equivocating leader may have sent us another): the host is asked
+        // to fetch and check the block by hash first. Which value a leader proposes does not
+        // matter for safety (others check the proof of lock), only for liveness.
         let after_valid = self.valid.map_or(0, |(r, _)| r.saturating_add(1));
         // (A range whose start is past its end would panic.)
-        let later_polka = self
-            .rounds
-            .range(after_valid.min(round)..round)
-            .filter_map(|(&r, state)| {
-                let proposal = state.proposal.as_ref()?;
-                let value = proposal.proposal.block_hash;
-                let valid = self.verdicts.get(&value) == Some(&Verdict::Valid);
-                (valid && self.is_supermajority(state.prevotes.power_for(Some(value))))
-                    .then_some((r, value))
-            })
-            .next_back();
-        if let Some(polka) = later_polka
-            && self.valid.is_none_or(|(r, _)| r < polka.0)
-        {
-            self.valid = Some(polka);
-            return true;
+        let later_polka =
+            self.rounds.range(after_valid.min(round)..round).rev().find_map(|(&r, state)| {
+                state
+                    .prevotes
+                    .values()
+                    .find(|&(value, power)| value.is_some() && self.is_supermajority(power))
+                    .and_then(|(value, _)| value.map(|hash| (r, hash)))
+            });
+        if let Some((polka_round, value)) = later_polka {
+            match self.verdicts.get(&value) {
+                Some(Verdict::Valid) => {
+                    self.valid = Some((polka_round, value));
+                    return true;
+                }
+                None => {
+                    self.verdicts.insert(value, Verdict::Pending);
+                    actions.push(Action::CheckBlock {
+                        height: self.height,
+                        round: polka_round,
+                        block_hash: value,
+                    });
+                    return true;
+                }
+                Some(Verdict::Pending | Verdict::Invalid) => {}
+            }
         }
 
         // Rule 44: prevotes for nil from more than 2/3 of stake.

@@ -84,6 +84,56 @@ fn a_restart_keeps_the_round_the_step_and_the_lock() {
     );
 }
 
+/// A validator restarted with a lock that leads a later round re-proposes its locked block with
+/// the round of its proof of lock, and prevotes it itself: it judged the block valid before it
+/// precommitted it. (The simulator found a height stuck when the restarted leader forgot that.)
+#[test]
+fn a_restarted_locked_leader_re_proposes_and_prevotes_its_block() {
+    let net = Net::four();
+    let h = net.height_led_by(0, 0, Some(1));
+    let b = block("b");
+    let mut machine = net.machine(1);
+    let mut disk = Vec::new();
+    for input in [
+        net.start(h),
+        net.proposal(0, h, 0, b, None),
+        Input::BlockVerdict { height: h, block_hash: b, valid: true },
+        net.prevote(0, h, 0, Some(b)),
+        net.prevote(2, h, 0, Some(b)),
+    ] {
+        disk.extend(persisted(&machine.handle(input).unwrap()));
+    }
+    drop(machine);
+
+    let (mut machine, _) = restart(&net, 1, h, disk);
+    // The others send their round-0 messages again; round 0 ends without a decision.
+    for input in [
+        net.prevote(0, h, 0, Some(b)),
+        net.prevote(2, h, 0, Some(b)),
+        net.precommit(0, h, 0, None),
+        net.precommit(2, h, 0, None),
+    ] {
+        machine.handle(input).unwrap();
+    }
+    let timeout = altan_consensus::Timeout {
+        height: h,
+        round: 0,
+        kind: altan_consensus::TimeoutKind::Precommit,
+    };
+    let signed = persisted(&machine.handle(Input::Timeout(timeout)).unwrap());
+    assert!(
+        matches!(
+            signed.as_slice(),
+            [SignedMessage::Proposal(p), SignedMessage::Vote(v)]
+                if p.proposal.block_hash == b
+                    && p.proposal.pol_round == Some(0)
+                    && v.vote.round == 1
+                    && v.vote.block_hash == Some(b)
+        ),
+        "round 1's leader re-proposes b with its proof of lock and prevotes it: {signed:?}"
+    );
+}
+
 /// Persisted but not sent (a crash between the two actions): after the restart the message is
 /// sent, and the machine does not sign a different one for that step even when the round's
 /// inputs would now lead elsewhere.
