@@ -509,7 +509,14 @@ impl<V: Verifier> Consensus<V> {
         }
         state.building = None;
         state.verdicts.insert(block_hash, Verdict::Valid);
-        state.propose(&self.id, block_hash, None, actions);
+        // A valid value learned while the block was being built takes precedence, as in
+        // Algorithm 1, where the leader proposes its valid value if it has one.
+        match state.valid {
+            Some((valid_round, valid_block)) => {
+                state.propose(&self.id, valid_block, Some(valid_round), actions)
+            }
+            None => state.propose(&self.id, block_hash, None, actions),
+        }
         state.progress(&self.id, actions);
         Ok(())
     }

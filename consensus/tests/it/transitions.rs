@@ -340,6 +340,87 @@ fn a_re_proposal_with_a_proof_of_lock_is_prevoted() {
     run("re-proposal", machine, rows);
 }
 
+/// A polka of an earlier round whose proposal this validator never received (the leader sent it
+/// another block) still becomes its valid value once the host has checked the block by hash,
+/// and as the next leader it re-proposes that block with its proof of lock, not a fresh one.
+#[test]
+fn a_late_polka_without_its_proposal_becomes_the_valid_value() {
+    use RoundStep::*;
+    let net = Net::four();
+    let h = net.height_led_by(0, 0, Some(1));
+    let (x, y, fresh) = (block("x"), block("y"), block("fresh"));
+    let timeout = |kind, round| Input::Timeout(altan_consensus::Timeout { height: h, round, kind });
+    let rows = vec![
+        row(
+            "start",
+            net.start(h),
+            [E::Timeout(TimeoutKind::Propose, 0), E::Timeout(TimeoutKind::Rebroadcast, 0)],
+            (0, Propose, None),
+        ),
+        row("proposal x", net.proposal(0, h, 0, x, None), [E::Check(x)], (0, Propose, None)),
+        row(
+            "x is valid",
+            Input::BlockVerdict { height: h, block_hash: x, valid: true },
+            signs(Step::Prevote, Some(x)),
+            (0, Prevote, None),
+        ),
+        row("a prevote for y", net.prevote(0, h, 0, Some(y)), [], (0, Prevote, None)),
+        row(
+            "more than 2/3 prevoted",
+            net.prevote(2, h, 0, Some(y)),
+            [E::Timeout(TimeoutKind::Prevote, 0)],
+            (0, Prevote, None),
+        ),
+        row(
+            "a polka for y, whose proposal we lack",
+            net.prevote(3, h, 0, Some(y)),
+            [],
+            (0, Prevote, None),
+        ),
+        row(
+            "prevote timeout",
+            timeout(TimeoutKind::Prevote, 0),
+            signs(Step::Precommit, None),
+            (0, Precommit, None),
+        ),
+        row("a precommit", net.precommit(2, h, 0, None), [], (0, Precommit, None)),
+        row(
+            "more than 2/3 precommitted",
+            net.precommit(3, h, 0, None),
+            [E::Timeout(TimeoutKind::Precommit, 0)],
+            (0, Precommit, None),
+        ),
+        row(
+            "round 1, which we lead: build, and have y checked",
+            timeout(TimeoutKind::Precommit, 0),
+            [
+                E::Timeout(TimeoutKind::Propose, 1),
+                E::Timeout(TimeoutKind::Rebroadcast, 1),
+                E::Build(1),
+                E::Check(y),
+            ],
+            (1, Propose, None),
+        ),
+        row(
+            "y is valid: it is the valid value",
+            Input::BlockVerdict { height: h, block_hash: y, valid: true },
+            [],
+            (1, Propose, None),
+        ),
+        row(
+            "the built block gives way to y, re-proposed with its proof of lock",
+            Input::BlockBuilt { height: h, round: 1, block_hash: fresh },
+            signs(Step::Propose, Some(y))
+                .into_iter()
+                .chain([y, y, y].map(|v| E::Broadcast(Step::Prevote, Some(v))))
+                .chain(signs(Step::Prevote, Some(y))),
+            (1, Prevote, None),
+        ),
+    ];
+    let machine = run("late polka", net.machine(1), rows);
+    assert_eq!(machine.status().unwrap().valid, Some((0, y)));
+}
+
 /// More than 1/3 of stake in a later round: that round starts (rule 55).
 #[test]
 fn a_third_of_stake_ahead_pulls_the_round_forward() {
