@@ -23,19 +23,27 @@
 //!    [`InputError`], whose [`InputError::is_misbehaviour`] says whether to penalize the peer),
 //!    [`Input::Certificate`] from sync, [`Input::Timeout`] when a scheduled timeout fires,
 //!    [`Input::BlockBuilt`] and [`Input::BlockVerdict`] when the host answers a request.
-//! 4. Perform the actions, in order:
-//!    - [`Action::Persist`]: write the message durably *before* the next action (it is always
-//!      followed by the [`Action::Broadcast`] of the same message). This, with the machine's
-//!      own record of what it signed, is what keeps a validator from ever signing two
-//!      different messages for one (height, round, step), even across a crash.
-//!    - [`Action::Broadcast`]: gossip the message.
-//!    - [`Action::ScheduleTimeout`]: feed [`Input::Timeout`] back after the duration.
-//!    - [`Action::BuildBlock`] / [`Action::CheckBlock`]: build a block on the last final one,
-//!      or fetch and execute a proposed one, and answer.
-//!    - [`Action::Commit`]: apply the block with its [`altan_primitives::Certificate`] (which
-//!      verifies with `Certificate::verify` against the epoch's validator set), then feed
-//!      [`Input::StartHeight`] for the next height.
-//!    - [`Action::ReportEvidence`]: submit the [`altan_primitives::Evidence`] to the chain.
+//! 4. Perform the actions, in order (below).
+//! 5. Read [`Consensus::status`] (height, round, step, lock) and [`Consensus::leaders`] for logs,
+//!    metrics and RPC.
+//!
+//! The actions:
+//! - [`Action::Persist`]: write the message durably *before* the next action (it is always
+//!   followed by the [`Action::Broadcast`] of the same message). This, with the machine's
+//!   own record of what it signed, is what keeps a validator from ever signing two
+//!   different messages for one (height, round, step), even across a crash.
+//! - [`Action::Broadcast`]: gossip the message. Usually one this validator signed; with a
+//!   re-proposal and on rebroadcast also other validators' prevotes (the proof of lock that
+//!   others need to accept the re-proposal).
+//! - [`Action::ScheduleTimeout`]: feed [`Input::Timeout`] back after the duration.
+//! - [`Action::BuildBlock`] / [`Action::CheckBlock`]: build a block on the last final one,
+//!   or obtain a block by hash (from the proposal's gossip or from peers; it may be a block
+//!   that more than 2/3 prevoted in a round whose proposal this node never saw) and execute
+//!   it, and answer.
+//! - [`Action::Commit`]: apply the block with its [`altan_primitives::Certificate`] (which
+//!   verifies with `Certificate::verify` against the epoch's validator set), then feed
+//!   [`Input::StartHeight`] for the next height.
+//! - [`Action::ReportEvidence`]: submit the [`altan_primitives::Evidence`] to the chain.
 //!
 //! Messages for the next height are buffered (up to [`Config::max_pending_messages`]) and
 //! replayed when it starts; messages further ahead are refused with

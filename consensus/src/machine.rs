@@ -120,12 +120,13 @@ pub enum Action {
         /// The round.
         round: u32,
     },
-    /// Obtain the proposed block (from the proposal's gossip or by request), execute it and
-    /// answer with [`Input::BlockVerdict`].
+    /// Obtain the block (from a proposal's gossip, or by hash from peers: it may be a block
+    /// that more than 2/3 of stake prevoted in a round whose proposal this node never received),
+    /// execute it on the last final block and answer with [`Input::BlockVerdict`].
     CheckBlock {
         /// The height.
         height: Height,
-        /// The round it was proposed in.
+        /// The round it was proposed (or prevoted) in.
         round: u32,
         /// The block.
         block_hash: Hash,
