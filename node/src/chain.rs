@@ -10,14 +10,16 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
 use altan_primitives::{
-    Address, Block, Certificate, ChainSpec, CommitSignature, Gas, Hash, Header, Height, Receipt,
-    SecretKey, SignedTransaction, Transaction, ValidatorSet, merkle,
+    Address, Block, Certificate, ChainSpec, CommitSignature, Evidence, EvidenceError, Gas, Hash,
+    Header, Height, Receipt, SecretKey, SignedTransaction, Transaction, ValidatorSet, merkle,
 };
 use altan_runtime::exec::{
     BlockContext, InvalidTransaction, QueryOutcome, Runtime, TxError, intrinsic_gas,
 };
 use altan_runtime::gas::MAX_TX_SIZE;
-use altan_runtime::state::{Account, StateConfig, StateKey, StateProof, StateRead, StoreError};
+use altan_runtime::state::{
+    Account, StateCommit, StateConfig, StateKey, StateProof, StateRead, StoreError,
+};
 use altan_runtime::vm::{ExecutionError, VmConfig};
 use altan_storage::{DiskArtifactStore, StoreOptions};
 use parity_scale_codec::{Decode, Encode};
@@ -39,6 +41,17 @@ pub const BLOCK_CHANNEL_CAPACITY: usize = 256;
 pub const MAX_BLOCK_TRANSACTIONS: usize = 20_000;
 /// The most transactions one `submit_batch` call takes.
 pub const MAX_SUBMIT_BATCH: usize = 10_000;
+/// The most bytes of transactions a block built here carries, so that a proposal with its block
+/// fits one gossip message.
+pub const MAX_BLOCK_TRANSACTION_BYTES: usize = 3 << 20;
+/// The largest block (encoded) this node accepts from a peer.
+pub const MAX_BLOCK_BYTES: usize = MAX_BLOCK_TRANSACTION_BYTES + (256 << 10);
+/// How far ahead of this node's clock a proposed block's timestamp may be.
+pub const MAX_CLOCK_DRIFT_MS: u64 = 5_000;
+/// Pieces of evidence held for inclusion.
+pub const MAX_PENDING_EVIDENCE: usize = 64;
+/// Pieces of evidence one built block carries.
+pub const MAX_BLOCK_EVIDENCE: usize = 16;
 
 /// How to open a chain.
 #[derive(Debug, Clone)]
@@ -123,6 +136,50 @@ pub struct ValidatorKey {
     pub address: Address,
 }
 
+/// A block executed on top of the head but not committed: built by this node or received from
+/// another validator, waiting for consensus to decide it.
+pub struct ExecutedBlock {
+    /// The block.
+    pub block: Block,
+    /// Its hash.
+    pub hash: Hash,
+    /// Its receipts.
+    pub receipts: Vec<Receipt>,
+    commit: StateCommit,
+    /// Pool transactions found invalid while building, dropped from the pool at commit.
+    rejected: Vec<Hash>,
+}
+
+impl std::fmt::Debug for ExecutedBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutedBlock")
+            .field("height", &self.block.header.height)
+            .field("hash", &self.hash)
+            .field("transactions", &self.block.transactions.len())
+            .finish()
+    }
+}
+
+/// Why a block from a peer was not executed or imported.
+#[derive(Debug, thiserror::Error)]
+pub enum BlockRejection {
+    /// The block breaks the chain's rules: the peer that sent it misbehaves.
+    #[error("invalid block: {0}")]
+    Invalid(String),
+    /// The block does not follow this node's head (it is behind or ahead): no fault of the
+    /// block's.
+    #[error("block {height} does not follow the head {head}")]
+    NotNext {
+        /// The block's height.
+        height: Height,
+        /// The head's.
+        head: Height,
+    },
+    /// This node failed.
+    #[error(transparent)]
+    Internal(#[from] ChainError),
+}
+
 /// The outcome of a dry run or query.
 pub type DryRun = QueryOutcome;
 
@@ -138,6 +195,11 @@ pub struct Chain {
     transaction_arrived: Notify,
     producing: Mutex<()>,
     validator: Option<ValidatorKey>,
+    evidence: Mutex<Vec<Evidence>>,
+    /// Where transactions admitted from this node's clients go to be gossiped, once the
+    /// network runs.
+    gossip: std::sync::OnceLock<tokio::sync::mpsc::Sender<SignedTransaction>>,
+    status: crate::status::NodeStatus,
     metrics: Arc<Metrics>,
 }
 
@@ -223,6 +285,9 @@ impl Chain {
             transaction_arrived: Notify::new(),
             producing: Mutex::new(()),
             validator,
+            evidence: Mutex::new(Vec::new()),
+            gossip: std::sync::OnceLock::new(),
+            status: crate::status::NodeStatus::default(),
             metrics,
             spec,
         }))
@@ -243,6 +308,16 @@ impl Chain {
         &self.metrics
     }
 
+    /// What the network and consensus report for RPC: peers, sync progress, consensus position.
+    pub fn status(&self) -> &crate::status::NodeStatus {
+        &self.status
+    }
+
+    /// This node's validator key, if it has one.
+    pub fn validator(&self) -> Option<&ValidatorKey> {
+        self.validator.as_ref()
+    }
+
     /// The newest block's header.
     pub fn head(&self) -> Arc<Header> {
         Arc::clone(&self.head.read().unwrap_or_else(|p| p.into_inner()))
@@ -261,6 +336,11 @@ impl Chain {
     /// Resolves when a transaction was admitted since the last call.
     pub async fn transaction_arrived(&self) {
         self.transaction_arrived.notified().await;
+    }
+
+    /// Whether a transaction is ready for the next block.
+    pub fn has_ready_transactions(&self) -> bool {
+        !lock(&self.mempool).ready(1).is_empty()
     }
 
     /// Pending transactions.
@@ -342,10 +422,18 @@ impl Chain {
         Ok(PooledTransaction::new(transaction, sender)?)
     }
 
+    /// Sends every transaction admitted from this node's clients from now on to `sender`, to be
+    /// gossiped to peers. A full channel drops the gossip, not the transaction. Set once.
+    pub fn gossip_transactions_to(&self, sender: tokio::sync::mpsc::Sender<SignedTransaction>) {
+        if self.gossip.set(sender).is_err() {
+            warn!(target: TARGET, "transaction gossip was already set up");
+        }
+    }
+
     /// Admits one transaction to the mempool.
     pub fn submit(&self, transaction: SignedTransaction) -> Result<Hash, SubmitError> {
         let pooled = self.precheck(transaction)?;
-        let mut results = self.admit(vec![Ok(pooled)]);
+        let mut results = self.admit(vec![Ok(pooled)], true);
         results
             .pop()
             .unwrap_or_else(|| Err(ChainError::Corrupt("no admission result".into()).into()))
@@ -359,13 +447,26 @@ impl Chain {
     ) -> Vec<Result<Hash, SubmitError>> {
         let checked: Vec<_> =
             transactions.into_par_iter().map(|transaction| self.precheck(transaction)).collect();
-        self.admit(checked)
+        self.admit(checked, true)
+    }
+
+    /// Admits transactions gossiped by a peer, as [`Chain::submit_batch`] but without gossiping
+    /// them again (gossipsub forwards what the node accepts).
+    pub fn submit_from_peer(
+        &self,
+        transactions: Vec<SignedTransaction>,
+    ) -> Vec<Result<Hash, SubmitError>> {
+        let checked: Vec<_> =
+            transactions.into_par_iter().map(|transaction| self.precheck(transaction)).collect();
+        self.admit(checked, false)
     }
 
     fn admit(
         &self,
         checked: Vec<Result<PooledTransaction, SubmitError>>,
+        local: bool,
     ) -> Vec<Result<Hash, SubmitError>> {
+        let gossip = if local { self.gossip.get() } else { None };
         let started = Instant::now();
         // Accounts are read before taking the pool's lock; a block committed in between is
         // caught by the revalidation that follows it.
@@ -406,7 +507,15 @@ impl Chain {
                     (Ok(_), Err(error)) => Err(error.into()),
                     (Ok(pooled), Ok(view)) => {
                         let id = pooled.id;
-                        mempool.insert(pooled, view).map(|_: Admitted| id).map_err(Into::into)
+                        let copy = gossip.map(|_| pooled.transaction.clone());
+                        let admitted =
+                            mempool.insert(pooled, view).map(|_: Admitted| id).map_err(Into::into);
+                        if let (Ok(_), Some(sender), Some(copy)) = (&admitted, gossip, copy)
+                            && sender.try_send(copy).is_err()
+                        {
+                            self.metrics.gossip_dropped.inc();
+                        }
+                        admitted
                     }
                 };
                 if result.is_ok() {
@@ -536,12 +645,26 @@ impl Chain {
         let Some(validator) = self.validator.clone() else {
             return Err(ChainError::Spec("this node has no validator key".into()));
         };
-        let _producing = lock(&self.producing);
-        let started = Instant::now();
-        let candidates = lock(&self.mempool).ready(MAX_BLOCK_TRANSACTIONS);
-        if candidates.is_empty() && !allow_empty {
+        if !allow_empty && lock(&self.mempool).ready(1).is_empty() {
             return Ok(None);
         }
+        let executed = self.build_block(now_ms)?;
+        let height = executed.block.header.height;
+        // The set that signs block h is the one the state after block h - 1 names for h's epoch.
+        let set = self.validator_set_for(height)?;
+        let certificate = self.certify(&validator, &set, height, executed.hash);
+        self.commit_executed(&executed, certificate).map(Some)
+    }
+
+    /// Builds and executes a block on top of the head from the mempool (and the evidence this
+    /// node holds), proposed by this node's validator key; nothing is committed. Consensus
+    /// proposes it and commits it with [`Chain::commit_executed`] once it is decided.
+    pub fn build_block(&self, now_ms: u64) -> Result<ExecutedBlock, ChainError> {
+        let Some(validator) = self.validator.clone() else {
+            return Err(ChainError::Spec("this node has no validator key".into()));
+        };
+        let started = Instant::now();
+        let candidates = lock(&self.mempool).ready(MAX_BLOCK_TRANSACTIONS);
         let head = self.head();
         let mut context = self.next_context(&head, now_ms);
         let height = context.height;
@@ -552,16 +675,27 @@ impl Chain {
             if head.height == 0 { None } else { self.store.certificate(head.height)? };
         context.parent_certificate = parent_certificate.clone();
         let state = self.state_at(head.height)?;
-        let mut executor = self.runtime.begin_block(state, context);
+        context.evidence = self.includable_evidence(&*state, &context);
+        let evidence = context.evidence.clone();
+        let mut executor = self.runtime.begin_block(Arc::clone(&state), context);
         let mut included = Vec::with_capacity(candidates.len());
         let mut rejected = Vec::new();
         let mut skipped_senders = std::collections::HashSet::new();
+        let mut bytes = 0usize;
         for candidate in &candidates {
             if skipped_senders.contains(&candidate.sender) {
                 continue;
             }
+            let size = candidate.transaction.encoded_size();
+            if bytes.saturating_add(size) > MAX_BLOCK_TRANSACTION_BYTES {
+                skipped_senders.insert(candidate.sender);
+                continue;
+            }
             match executor.apply_recovered(&candidate.transaction, candidate.sender) {
-                Ok(_) => included.push(candidate.transaction.clone()),
+                Ok(_) => {
+                    bytes = bytes.saturating_add(size);
+                    included.push(candidate.transaction.clone());
+                }
                 Err(TxError::Invalid(InvalidTransaction::BlockGasExceeded { .. })) => {
                     // It waits for the next block, and so do the sender's later nonces.
                     skipped_senders.insert(candidate.sender);
@@ -588,21 +722,211 @@ impl Chain {
             parent_certificate_hash: Block::compute_parent_certificate_hash(
                 parent_certificate.as_ref(),
             ),
-            evidence_root: Block::compute_evidence_root(&[]),
+            evidence_root: Block::compute_evidence_root(&evidence),
             gas_used: outcome.gas_used,
             gas_limit: self.spec.block_gas_limit,
         };
-        let block =
-            Block { header, transactions: included, parent_certificate, evidence: Vec::new() };
+        let block = Block { header, transactions: included, parent_certificate, evidence };
         let hash = block.hash();
-        // The set that signs block h is the one the state after block h - 1 names for h's epoch.
-        let set = altan_runtime::staking::validator_set_at(&*self.state_at(head.height)?, height)?
-            .unwrap_or_default();
-        let certificate = self.certify(&validator, &set, height, hash);
+        debug!(target: TARGET, height, %hash, transactions = block.transactions.len(),
+            ms = started.elapsed().as_millis() as u64, "block built");
+        Ok(ExecutedBlock { block, hash, receipts: outcome.receipts, commit, rejected })
+    }
+
+    /// The pieces of evidence held for inclusion that a block with `context` may carry: each
+    /// is checked alone against the parent state (it may have expired, or already been
+    /// punished).
+    fn includable_evidence(&self, parent: &dyn StateRead, context: &BlockContext) -> Vec<Evidence> {
+        let pool = lock(&self.evidence).clone();
+        let mut chosen = Vec::new();
+        for evidence in pool {
+            let mut trial = context.clone();
+            trial.evidence = chosen.iter().cloned().chain([evidence.clone()]).collect();
+            match self.runtime.check_block_inputs(parent, &trial) {
+                Ok(()) => chosen.push(evidence),
+                Err(error) => {
+                    debug!(target: TARGET, evidence = %evidence.hash(), %error, "evidence not includable");
+                }
+            }
+            if chosen.len() >= MAX_BLOCK_EVIDENCE {
+                break;
+            }
+        }
+        chosen
+    }
+
+    /// Holds evidence of equivocation for inclusion in a block this node proposes. Returns
+    /// whether it was new. The pool is bounded; evidence that cannot be included is dropped
+    /// when it is found to be so.
+    pub fn add_evidence(&self, evidence: Evidence) -> Result<bool, EvidenceError> {
+        evidence.verify()?;
+        let mut pool = lock(&self.evidence);
+        let hash = evidence.hash();
+        if pool.iter().any(|e| e.hash() == hash) {
+            return Ok(false);
+        }
+        if pool.len() >= MAX_PENDING_EVIDENCE {
+            pool.remove(0);
+        }
+        info!(target: TARGET, evidence = %hash, "holding evidence of equivocation");
+        pool.push(evidence);
+        Ok(true)
+    }
+
+    /// Checks a block proposed by another validator on top of the head and executes it: the
+    /// header must follow the head, its timestamp must be after the parent's and at most
+    /// [`MAX_CLOCK_DRIFT_MS`] ahead of `now_ms` (when given: blocks imported from sync are
+    /// final and are not held to this node's clock), and what execution gives must match the
+    /// header. Nothing is committed.
+    pub fn execute_block(
+        &self,
+        block: Block,
+        now_ms: Option<u64>,
+    ) -> Result<ExecutedBlock, BlockRejection> {
+        let started = Instant::now();
+        let head = self.head();
+        let header = &block.header;
+        let invalid = |why: String| Err(BlockRejection::Invalid(why));
+        if header.chain_id != self.spec.chain_id {
+            return invalid(format!("chain id {} is not {}", header.chain_id, self.spec.chain_id));
+        }
+        if Some(header.height) != head.height.checked_add(1) {
+            return Err(BlockRejection::NotNext { height: header.height, head: head.height });
+        }
+        if header.parent_hash != head.hash() {
+            return invalid(format!(
+                "parent {} is not the head {}",
+                header.parent_hash,
+                head.hash()
+            ));
+        }
+        if header.gas_limit != self.spec.block_gas_limit {
+            return invalid(format!(
+                "gas limit {} is not {}",
+                header.gas_limit, self.spec.block_gas_limit
+            ));
+        }
+        if header.timestamp_ms <= head.timestamp_ms {
+            return invalid(format!(
+                "timestamp {} is not after the parent's {}",
+                header.timestamp_ms, head.timestamp_ms
+            ));
+        }
+        if let Some(now) = now_ms
+            && header.timestamp_ms > now.saturating_add(MAX_CLOCK_DRIFT_MS)
+        {
+            return invalid(format!(
+                "timestamp {} is ahead of this node's clock {now}",
+                header.timestamp_ms
+            ));
+        }
+        let size = block.encoded_size();
+        if size > MAX_BLOCK_BYTES {
+            return invalid(format!("{size} bytes; a block has at most {MAX_BLOCK_BYTES}"));
+        }
+        let height = header.height;
+        let state = self.state_at(head.height).map_err(BlockRejection::Internal)?;
+        let outcome = match self.runtime.execute_block(state, &block) {
+            Ok(outcome) => outcome,
+            Err(altan_runtime::exec::BlockError::Fatal(error)) => {
+                return Err(BlockRejection::Internal(error.into()));
+            }
+            Err(error) => return invalid(error.to_string()),
+        };
+        let commit = self
+            .store
+            .state()
+            .prepare(height, &outcome.changes)
+            .map_err(|e| BlockRejection::Internal(e.into()))?;
+        let header = &block.header;
+        let mismatch = [
+            ("state root", commit.root(), header.state_root),
+            ("transactions root", outcome.transactions_root, header.transactions_root),
+            ("receipts root", outcome.receipts_root, header.receipts_root),
+        ]
+        .into_iter()
+        .find(|(_, computed, claimed)| computed != claimed);
+        if let Some((what, computed, claimed)) = mismatch {
+            return invalid(format!("{what} {claimed} does not match the execution's {computed}"));
+        }
+        if outcome.gas_used != header.gas_used {
+            return invalid(format!(
+                "gas used {} does not match the execution's {}",
+                header.gas_used, outcome.gas_used
+            ));
+        }
+        let hash = block.hash();
+        debug!(target: TARGET, height, %hash, ms = started.elapsed().as_millis() as u64, "block executed");
+        Ok(ExecutedBlock { block, hash, receipts: outcome.receipts, commit, rejected: Vec::new() })
+    }
+
+    /// Imports a final block from a peer: its certificate must be for it and verify against the
+    /// validator set of its height (which the state after its parent names, so a chain of
+    /// imports checks each epoch's set with the set the previous epoch chose), then it is
+    /// executed, checked and committed.
+    pub fn import_block(
+        &self,
+        block: Block,
+        certificate: Certificate,
+    ) -> Result<Arc<CommittedBlock>, BlockRejection> {
+        let height = block.header.height;
+        let hash = block.hash();
+        if certificate.height != height || certificate.block_hash != hash {
+            return Err(BlockRejection::Invalid(format!(
+                "the certificate is for block {} at {}, not {hash} at {height}",
+                certificate.block_hash, certificate.height
+            )));
+        }
+        let head = self.head().height;
+        if Some(height) != head.checked_add(1) {
+            return Err(BlockRejection::NotNext { height, head });
+        }
+        let set = self.validator_set_for(height).map_err(BlockRejection::Internal)?;
+        certificate
+            .verify(self.spec.chain_id, &set)
+            .map_err(|e| BlockRejection::Invalid(format!("certificate: {e}")))?;
+        let executed = self.execute_block(block, None)?;
+        self.commit_executed(&executed, Some(certificate)).map_err(BlockRejection::Internal)
+    }
+
+    /// The validator set that signs the block at `height`: the one the state after block
+    /// `height - 1` names for the epoch of `height`. Empty before the parent is committed.
+    pub fn validator_set_for(&self, height: Height) -> Result<ValidatorSet, ChainError> {
+        let parent = height.saturating_sub(1);
+        let state = self.state_at(parent)?;
+        Ok(altan_runtime::staking::validator_set_at(&*state, height)?.unwrap_or_default())
+    }
+
+    /// The leader seed of the epoch of `height`: the hash of the last block of the previous
+    /// epoch, the genesis hash in epoch 0. `None` while that block is not committed.
+    pub fn leader_seed_for(&self, height: Height) -> Result<Option<Hash>, ChainError> {
+        let state = self.state_at(self.head().height)?;
+        let config = altan_runtime::staking::config(&*state)?;
+        let seed_height = config.first_height(config.epoch_of(height)).saturating_sub(1);
+        Ok(self.store.block_hash(seed_height)?)
+    }
+
+    /// Commits a block built or executed on the head, with its certificate when it is final.
+    /// Fails with [`ChainStoreError::NotNext`] if another block was committed since it was
+    /// executed.
+    pub fn commit_executed(
+        &self,
+        executed: &ExecutedBlock,
+        certificate: Option<Certificate>,
+    ) -> Result<Arc<CommittedBlock>, ChainError> {
+        let _committing = lock(&self.producing);
+        let started = Instant::now();
+        let block = &executed.block;
+        let height = block.header.height;
+        let hash = executed.hash;
+        let head = self.head();
+        if block.header.parent_hash != head.hash() {
+            return Err(ChainStoreError::NotNext { height, head: head.height }.into());
+        }
         self.store.commit_block(BlockCommit {
-            block: &block,
-            receipts: &outcome.receipts,
-            state: &commit,
+            block,
+            receipts: &executed.receipts,
+            state: &executed.commit,
             certificate: certificate.as_ref(),
         })?;
         let is_final = certificate.is_some();
@@ -610,10 +934,15 @@ impl Chain {
         if is_final {
             *self.final_head.write().unwrap_or_else(|p| p.into_inner()) = BlockRef { height, hash };
         }
+        if !block.evidence.is_empty() {
+            let included: std::collections::HashSet<Hash> =
+                block.evidence.iter().map(Evidence::hash).collect();
+            lock(&self.evidence).retain(|e| !included.contains(&e.hash()));
+        }
 
         {
             let mut mempool = lock(&self.mempool);
-            for id in &rejected {
+            for id in &executed.rejected {
                 mempool.remove(id);
             }
             let state = self.state_at(height)?;
@@ -635,13 +964,17 @@ impl Chain {
         }
         metrics.transactions_included.inc_by(u64::try_from(count).unwrap_or(u64::MAX));
         metrics.block_seconds.observe(started.elapsed().as_secs_f64());
-        info!(target: TARGET, height, %hash, transactions = count, gas_used = outcome.gas_used,
+        info!(target: TARGET, height, %hash, transactions = count, gas_used = block.header.gas_used,
             ms = started.elapsed().as_millis() as u64, "block committed");
-        let committed =
-            Arc::new(CommittedBlock { block, hash, receipts: outcome.receipts, is_final });
+        let committed = Arc::new(CommittedBlock {
+            block: block.clone(),
+            hash,
+            receipts: executed.receipts.clone(),
+            is_final,
+        });
         // No receivers is fine: nobody subscribed.
         let _ = self.blocks.send(Arc::clone(&committed));
-        Ok(Some(committed))
+        Ok(committed)
     }
 
     /// The certificate of a block this node alone can finalize: its precommit, if its key is the

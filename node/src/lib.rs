@@ -19,6 +19,9 @@
 //! - [`metrics`]: Prometheus metrics and their HTTP endpoint.
 //! - [`network`]: the libp2p service (gossip, peer discovery, block sync), driven through a
 //!   handle and an event channel.
+//! - [`engine`]: the consensus machine, block sync and transaction gossip wired to the chain, the
+//!   network and the clock: what makes `altan run` a validator or a full node of a
+//!   multi-validator chain. [`status`] is what it reports for RPC.
 //! - [`cli`]: the `altan` command line.
 //!
 //! Tokio, rocksdb and sockets live here and nowhere below: `altan-runtime` stays a pure function
@@ -28,6 +31,7 @@ pub mod chain;
 pub mod cli;
 pub mod client;
 pub mod dev;
+pub mod engine;
 pub mod interface;
 pub mod keys;
 pub mod mempool;
@@ -35,4 +39,5 @@ pub mod metrics;
 pub mod network;
 pub mod producer;
 pub mod rpc;
+pub mod status;
 pub mod store;

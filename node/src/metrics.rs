@@ -42,6 +42,15 @@ pub struct Metrics {
     pub block_seconds: Histogram,
     /// Time to admit a submission (one transaction or a batch) once signatures are checked.
     pub admission_seconds: Histogram,
+    /// Admitted transactions not gossiped because the gossip queue was full.
+    pub gossip_dropped: Counter,
+    /// Consensus rounds started past round 0 (a leader that did not propose in time, or a
+    /// split vote).
+    pub consensus_round_changes: Counter,
+    /// Blocks imported from peers by sync.
+    pub blocks_imported: Counter,
+    /// Messages from peers refused as invalid (undecodable, bad signature, invalid block).
+    pub invalid_peer_messages: Counter,
 }
 
 impl Default for Metrics {
@@ -56,6 +65,10 @@ impl Default for Metrics {
             transactions_included: Counter::default(),
             block_seconds: Histogram::new(exponential_buckets(0.000_5, 2.0, 14)),
             admission_seconds: Histogram::new(exponential_buckets(0.000_01, 3.0, 14)),
+            gossip_dropped: Counter::default(),
+            consensus_round_changes: Counter::default(),
+            blocks_imported: Counter::default(),
+            invalid_peer_messages: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("chain_height", "Height of the newest block", metrics.height.clone());
@@ -90,6 +103,26 @@ impl Default for Metrics {
             metrics.admission_seconds.clone(),
         );
         registry.register("network_peers", "Connected peers", metrics.peers.clone());
+        registry.register(
+            "network_gossip_dropped",
+            "Admitted transactions not gossiped because the queue was full",
+            metrics.gossip_dropped.clone(),
+        );
+        registry.register(
+            "network_invalid_messages",
+            "Messages from peers refused as invalid",
+            metrics.invalid_peer_messages.clone(),
+        );
+        registry.register(
+            "consensus_round_changes",
+            "Consensus rounds started past round 0",
+            metrics.consensus_round_changes.clone(),
+        );
+        registry.register(
+            "sync_blocks_imported",
+            "Final blocks imported from peers",
+            metrics.blocks_imported.clone(),
+        );
         Metrics { registry, ..metrics }
     }
 }

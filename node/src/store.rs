@@ -16,6 +16,11 @@
 //! | `tx_index`     | transaction id                             | SCALE `(height, index)`    |
 //! | `event_index`  | contract ‖ height ‖ tx index ‖ event index | empty                      |
 //! | `chain_meta`   | `spec`, `head`, `final`                    | SCALE                      |
+//! | `consensus_wal`| height ‖ round ‖ step                      | a signed consensus message |
+//!
+//! The consensus write-ahead log holds what this validator signed at heights not yet
+//! committed; each entry is synced before the message is sent, and a block's batch deletes
+//! the entries of its height and below.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,8 +38,9 @@ const CERTIFICATES_CF: &str = "certificates";
 const TX_INDEX_CF: &str = "tx_index";
 const EVENT_INDEX_CF: &str = "event_index";
 const CHAIN_META_CF: &str = "chain_meta";
+const CONSENSUS_WAL_CF: &str = "consensus_wal";
 
-const CHAIN_COLUMN_FAMILIES: [&str; 7] = [
+const CHAIN_COLUMN_FAMILIES: [&str; 8] = [
     BLOCKS_CF,
     BLOCK_HASHES_CF,
     RECEIPTS_CF,
@@ -42,6 +48,7 @@ const CHAIN_COLUMN_FAMILIES: [&str; 7] = [
     TX_INDEX_CF,
     EVENT_INDEX_CF,
     CHAIN_META_CF,
+    CONSENSUS_WAL_CF,
 ];
 
 const META_SPEC: &[u8] = b"spec";
@@ -298,6 +305,43 @@ impl ChainStore {
         Ok(found)
     }
 
+    /// Durably records a consensus message this validator signed (synced before it returns),
+    /// under its height, round and step.
+    pub fn persist_message(
+        &self,
+        height: Height,
+        round: u32,
+        step: u8,
+        message: &[u8],
+    ) -> Result<(), ChainStoreError> {
+        let mut key = [0u8; 13];
+        key[..8].copy_from_slice(&height_key(height));
+        key[8..12].copy_from_slice(&round.to_be_bytes());
+        key[12] = step;
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(true);
+        let cf = self.rocks().cf(CONSENSUS_WAL_CF)?;
+        self.rocks().db().put_cf_opt(cf, key, message, &options)?;
+        Ok(())
+    }
+
+    /// The consensus messages persisted for `height`, in key order.
+    pub fn persisted_messages(&self, height: Height) -> Result<Vec<Vec<u8>>, ChainStoreError> {
+        let cf = self.rocks().cf(CONSENSUS_WAL_CF)?;
+        let prefix = height_key(height);
+        let mut found = Vec::new();
+        for item in
+            self.rocks().db().iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward))
+        {
+            let (key, value) = item?;
+            if !key.starts_with(&prefix) {
+                break;
+            }
+            found.push(value.to_vec());
+        }
+        Ok(found)
+    }
+
     /// Writes a block with its state version, receipts, certificate and indexes in one synced
     /// batch, and makes it the head (and the final head, with a certificate).
     pub fn commit_block(&self, commit: BlockCommit<'_>) -> Result<(), ChainStoreError> {
@@ -323,8 +367,9 @@ impl ChainStore {
             rocks.cf(TX_INDEX_CF)?,
             rocks.cf(EVENT_INDEX_CF)?,
             rocks.cf(CHAIN_META_CF)?,
+            rocks.cf(CONSENSUS_WAL_CF)?,
         ];
-        let [blocks, block_hashes, receipts, certificates, tx_index, event_index, meta] = cfs;
+        let [blocks, block_hashes, receipts, certificates, tx_index, event_index, meta, wal] = cfs;
         let block = commit.block;
         let hash = block.hash();
         let height = block.header.height;
@@ -356,6 +401,8 @@ impl ChainStore {
                 batch.put_cf(meta, META_FINAL, &head);
             }
             batch.put_cf(meta, META_HEAD, &head);
+            // What was signed for this height and below can no longer matter.
+            batch.delete_range_cf(wal, height_key(0), height_key(height.saturating_add(1)));
         };
         self.state.commit_using(commit.state, |store, state| store.commit_with(state, fill))?;
         Ok(())

@@ -383,7 +383,7 @@ pub async fn run(command: Command, json_mode: bool) -> anyhow::Result<()> {
             });
             Ok(())
         }
-        Command::Dev { .. } | Command::Run { .. } | Command::Bench(_) => {
+        Command::Dev { .. } | Command::Run { .. } | Command::Genesis(_) | Command::Bench(_) => {
             bail!("not a client command")
         }
     }

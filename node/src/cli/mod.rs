@@ -6,6 +6,7 @@
 
 mod bench;
 mod commands;
+mod genesis;
 mod node;
 
 use std::net::SocketAddr;
@@ -75,6 +76,24 @@ pub struct NodeArgs {
     pub mempool_size: usize,
 }
 
+/// Peer-to-peer and consensus options of `altan run`.
+#[derive(Debug, Clone, Args)]
+pub struct P2pArgs {
+    /// Where to listen for peers (port 0 picks a free port).
+    #[arg(long, default_value = "/ip4/0.0.0.0/tcp/30333")]
+    pub p2p_listen: crate::network::Multiaddr,
+    /// A peer to start from, ending in /p2p/<peer id>; repeat for several.
+    #[arg(long = "bootnode")]
+    pub bootnodes: Vec<crate::network::Multiaddr>,
+    /// The longest a leader waits for transactions before it proposes an empty block, in ms.
+    #[arg(long, default_value_t = 1_000)]
+    pub empty_block_interval: u64,
+    /// The message delay the consensus timeouts are sized for, in ms (every validator of a
+    /// chain should use the same).
+    #[arg(long, default_value_t = 100)]
+    pub consensus_delay: u64,
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -87,16 +106,20 @@ pub enum Command {
         #[arg(long)]
         block_time: Option<u64>,
     },
-    /// Run a node of the chain in a spec file; with a validator key that holds the whole
-    /// stake it produces blocks.
+    /// Run a node of the chain in a spec file: a validator with `--validator-key`, otherwise a
+    /// full node that follows the chain and serves RPC. Peers are found from `--bootnode`s.
     Run {
         /// Node options.
         #[command(flatten)]
         node: NodeArgs,
+        /// Peer-to-peer options.
+        #[command(flatten)]
+        p2p: P2pArgs,
         /// The chain spec (JSON).
         #[arg(long)]
         chain: PathBuf,
-        /// The validator's consensus key (a key name) and account (`--validator-account`).
+        /// The validator's consensus key (a key name in `--keys-dir`). The node signs
+        /// consensus messages whenever the key is in the current epoch's validator set.
         #[arg(long)]
         validator_key: Option<String>,
         /// The validator's account address (default: the consensus key's address).
@@ -105,10 +128,10 @@ pub enum Command {
         /// The key directory.
         #[arg(long, env = "ALTAN_KEYS")]
         keys_dir: Option<PathBuf>,
-        /// Milliseconds between blocks (default: as soon as transactions arrive).
-        #[arg(long)]
-        block_time: Option<u64>,
     },
+    /// Create a chain spec with N validators: their keys, network identities and data
+    /// directories, and prefunded accounts.
+    Genesis(genesis::GenesisArgs),
     /// Manage keys.
     Keys {
         /// The key directory.
@@ -289,10 +312,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
     match cli.command {
         Command::Dev { node, block_time } => node::dev(node, block_time, json).await,
-        Command::Run { node, chain, validator_key, validator_account, keys_dir, block_time } => {
-            node::run(node, chain, validator_key, validator_account, keys_dir, block_time, json)
-                .await
+        Command::Run { node, p2p, chain, validator_key, validator_account, keys_dir } => {
+            node::run(node, p2p, chain, validator_key, validator_account, keys_dir, json).await
         }
+        Command::Genesis(args) => genesis::run(args, json),
         Command::Bench(args) => bench::run(args, json).await,
         other => commands::run(other, json).await,
     }

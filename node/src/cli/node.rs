@@ -11,12 +11,14 @@ use serde_json::json;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
-use super::NodeArgs;
+use super::{NodeArgs, P2pArgs};
 use crate::chain::{Chain, ChainConfig, ValidatorKey};
 use crate::dev::{DEV_ACCOUNTS, DEV_BALANCE, dev_account_key, dev_spec, dev_validator_key};
+use crate::engine::{self, EngineConfig};
 use crate::keys::{KeyStore, default_dir};
 use crate::mempool::MempoolConfig;
 use crate::metrics::{self, Metrics};
+use crate::network::{self, NetworkConfig, load_or_create_key};
 use crate::producer::{self, BlockTime, now_ms};
 use crate::rpc::{self, RpcConfig};
 
@@ -184,51 +186,94 @@ fn print_dev_banner(
 /// `altan run`.
 pub async fn run(
     node: NodeArgs,
+    p2p: P2pArgs,
     chain_path: PathBuf,
     validator_key: Option<String>,
     validator_account: Option<Address>,
     keys_dir: Option<PathBuf>,
-    block_time_ms: Option<u64>,
     json: bool,
 ) -> anyhow::Result<()> {
     init_logs(node.log_json);
     let spec = load_spec(&chain_path)?;
     let data_dir = node.data_dir.clone().context("altan run needs --data-dir")?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let validator = match validator_key {
         Some(name) => {
             let key = KeyStore::new(keys_dir.unwrap_or_else(default_dir)).load(&name)?;
-            let address = validator_account.unwrap_or_else(|| key.address());
-            let in_set = spec.validators.iter().find(|v| v.consensus_key == key.public_key());
-            let Some(entry) = in_set else {
-                anyhow::bail!("key {name} is not a validator of chain {}", spec.name);
-            };
-            let total: u128 = spec.validators.iter().map(|v| v.stake).sum();
-            if entry.stake.saturating_mul(3) <= total.saturating_mul(2) {
-                anyhow::bail!(
-                    "this validator holds {} of {total} stake; a node finalizes blocks alone only with more than 2/3 (several validators need the p2p network, which this build does not have yet)",
-                    entry.stake
-                );
+            // The account rewards go to: the one the genesis spec registered with this key, or
+            // the one given, or the key's own.
+            let registered = spec
+                .validators
+                .iter()
+                .find(|v| v.consensus_key == key.public_key())
+                .map(|v| v.address);
+            if registered.is_none() {
+                info!(target: "altan::node", key = %key.public_key(),
+                    "the key is not a genesis validator; it signs once staking makes it one");
             }
+            let address = validator_account.or(registered).unwrap_or_else(|| key.address());
             Some(ValidatorKey { key, address })
         }
         None => None,
     };
-    let produce = validator.is_some();
+    let validator_address = validator.as_ref().map(|v| v.address);
     let chain = Chain::open(
         spec,
         &chain_config(&node, &data_dir, true),
         validator,
         Arc::new(Metrics::default()),
     )?;
-    let started = start(&chain, &node, produce.then(|| block_time(block_time_ms))).await?;
+
+    let keypair = load_or_create_key(&data_dir)?;
+    let mut network_config =
+        NetworkConfig::new(p2p.p2p_listen.clone(), keypair, chain.spec().chain_id);
+    network_config.bootnodes = p2p.bootnodes.clone();
+    let (network, events) = network::start(network_config).await?;
+    let peer_id = network.local_peer_id();
+    let p2p_addresses: Vec<String> = network
+        .listen_addresses()
+        .await?
+        .into_iter()
+        .map(|address| format!("{address}/p2p/{peer_id}"))
+        .collect();
+    let engine_config = EngineConfig::new(
+        Duration::from_millis(p2p.consensus_delay),
+        Duration::from_millis(p2p.empty_block_interval),
+    );
+    let engine = tokio::spawn(engine::run(Arc::clone(&chain), network, events, engine_config));
+
+    let started = start(&chain, &node, None).await?;
     #[allow(clippy::print_stdout)]
     if json {
         println!(
             "{}",
-            json!({"rpc": format!("http://{}", started.rpc), "metrics": format!("http://{}/metrics", started.metrics), "chainId": chain.spec().chain_id, "producing": produce})
+            json!({
+                "rpc": format!("http://{}", started.rpc),
+                "metrics": format!("http://{}/metrics", started.metrics),
+                "chainId": chain.spec().chain_id,
+                "peerId": peer_id.to_string(),
+                "p2p": p2p_addresses,
+                "validator": validator_address,
+            })
         );
     } else {
         println!("Altan node of {} serving JSON-RPC on http://{}", chain.spec().name, started.rpc);
+        println!("  peer id  {peer_id}");
+        for address in &p2p_addresses {
+            println!("  p2p      {address}");
+        }
+        match validator_address {
+            Some(address) => println!("  validator account {address}"),
+            None => println!("  following the chain (no validator key)"),
+        }
     }
-    wait_for_shutdown(started).await
+    tokio::select! {
+        result = wait_for_shutdown(started) => result,
+        ended = engine => match ended {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(anyhow::Error::new(error).context("the consensus engine stopped")),
+            Err(error) => Err(anyhow::anyhow!("the consensus engine failed: {error}")),
+        },
+    }
 }

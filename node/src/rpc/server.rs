@@ -617,14 +617,20 @@ impl AltanApiServer for RpcServer {
             ok: true,
             height: self.chain.head().height,
             final_height: self.chain.final_head().height,
-            peers: 0,
-            syncing: false,
+            peers: u32::try_from(self.chain.status().peers().len()).unwrap_or(u32::MAX),
+            syncing: self.chain.status().sync().is_some_and(|s| s.syncing),
             mempool: self.chain.mempool_len(),
         })
     }
 
     async fn peers(&self) -> RpcResult<Vec<PeerJson>> {
-        Ok(Vec::new())
+        Ok(self
+            .chain
+            .status()
+            .peers()
+            .into_iter()
+            .map(|p| PeerJson { peer_id: p.peer_id, address: p.address })
+            .collect())
     }
 
     async fn version(&self) -> RpcResult<VersionJson> {
