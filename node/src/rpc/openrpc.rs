@@ -239,7 +239,9 @@ fn schemas() -> Value {
         "Interface": object("name, reentrant, constructor, methods, events, errors"),
         "Validators": object("epoch, blockHeight, validators [{address, consensusKey, power}], totalPower"),
         "Leaders": {"type": "array", "items": object("height, index, address")},
-        "Health": object("ok, height, finalHeight, peers, syncing, mempool"),
+        "Health": object(
+            "ok, height, finalHeight, peers, syncing, bestSeenHeight, syncedBlocks, consensus {height, round, validating} (networked nodes), mempool",
+        ),
         "Peers": {"type": "array", "items": object("peerId, address")},
         "Version": object("version, hostAbi, chain"),
         "OpenRpc": object("An OpenRPC 1.2 document")

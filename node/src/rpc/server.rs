@@ -17,10 +17,10 @@ use tracing::info;
 
 use super::error::{self, chain_error};
 use super::types::{
-    AccountJson, Amount, BlockId, BlockJson, ChainInfo, DryRunRequest, EventFilter, EventJson,
-    HeaderJson, HealthJson, HexBytes, LeaderJson, OutcomeJson, PeerJson, QueryRequest, ReceiptJson,
-    StorageJson, SubmitResult, TransactionJson, ValidatorJson, ValidatorsJson, VersionJson,
-    status_json,
+    AccountJson, Amount, BlockId, BlockJson, ChainInfo, ConsensusJson, DryRunRequest, EventFilter,
+    EventJson, HeaderJson, HealthJson, HexBytes, LeaderJson, OutcomeJson, PeerJson, QueryRequest,
+    ReceiptJson, StorageJson, SubmitResult, TransactionJson, ValidatorJson, ValidatorsJson,
+    VersionJson, status_json,
 };
 use super::{AltanApiServer, openrpc};
 use crate::chain::{Chain, CommittedBlock, MAX_SUBMIT_BATCH};
@@ -613,12 +613,22 @@ impl AltanApiServer for RpcServer {
     }
 
     async fn health(&self) -> RpcResult<HealthJson> {
+        let status = self.chain.status();
+        let sync = status.sync();
+        let final_height = self.chain.final_head().height;
         Ok(HealthJson {
             ok: true,
             height: self.chain.head().height,
-            final_height: self.chain.final_head().height,
-            peers: u32::try_from(self.chain.status().peers().len()).unwrap_or(u32::MAX),
-            syncing: self.chain.status().sync().is_some_and(|s| s.syncing),
+            final_height,
+            peers: u32::try_from(status.peers().len()).unwrap_or(u32::MAX),
+            syncing: sync.is_some_and(|s| s.syncing),
+            best_seen_height: sync.map_or(final_height, |s| s.best_seen.max(final_height)),
+            synced_blocks: sync.map_or(0, |s| s.imported),
+            consensus: status.consensus().map(|c| ConsensusJson {
+                height: c.height,
+                round: c.round,
+                validating: c.signing,
+            }),
             mempool: self.chain.mempool_len(),
         })
     }

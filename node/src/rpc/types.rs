@@ -632,8 +632,27 @@ pub struct HealthJson {
     pub peers: u32,
     /// Whether the node is catching up.
     pub syncing: bool,
+    /// The highest final height a peer has shown (the node's own when it has no peers).
+    pub best_seen_height: u64,
+    /// Final blocks imported from peers since the node started.
+    pub synced_blocks: u64,
+    /// Where consensus is, on a node that runs it (`altan run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consensus: Option<ConsensusJson>,
     /// Transactions in the mempool.
     pub mempool: usize,
+}
+
+/// Where a node's consensus is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsensusJson {
+    /// The height being decided.
+    pub height: u64,
+    /// Its round.
+    pub round: u32,
+    /// Whether this node's key is in the height's validator set.
+    pub validating: bool,
 }
 
 /// The node's software.
