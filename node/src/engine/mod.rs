@@ -151,6 +151,9 @@ struct Engine {
     signing: bool,
     /// A height was committed; the next starts when the current actions are done.
     committed: bool,
+    /// A decision whose block has not arrived: committed when a proposal carrying it, or sync,
+    /// brings it.
+    pending_commit: Option<Certificate>,
     transactions: mpsc::Sender<transactions::Inbound>,
 }
 
@@ -193,6 +196,7 @@ pub async fn run(
         last_round: (0, 0),
         signing: false,
         committed: false,
+        pending_commit: None,
         transactions,
         chain,
     };
@@ -295,6 +299,7 @@ impl Engine {
         self.executed.clear();
         self.awaited.clear();
         self.building = None;
+        self.pending_commit = None;
         let own = self.machine.public_key();
         self.signing = validators.validators.iter().any(|v| v.consensus_key == own);
         let new = NewHeight { height, validators, seed, restored };
@@ -513,6 +518,7 @@ impl Engine {
             None => {
                 let Some(block) = self.blocks.get(&hash).cloned() else {
                     info!(target: TARGET, height, %hash, "decided a block this node does not have; fetching it");
+                    self.pending_commit = Some(certificate);
                     self.sync_any();
                     return Ok(());
                 };
@@ -606,7 +612,16 @@ impl Engine {
         // hash is what the votes were for.
         let awaited = block.as_ref().map(Block::hash).filter(|hash| self.awaited.contains(hash));
         let refusal = self.feed(input, block.clone()).await?;
-        if let (Some(hash), Some(block)) = (awaited, block)
+        let decided = self.pending_commit.clone();
+        if let (Some(certificate), Some(block)) = (decided, block.as_ref())
+            && block.hash() == certificate.block_hash
+        {
+            self.hold_block(block.clone());
+            self.pending_commit = None;
+            self.commit(certificate).await?;
+            self.drain().await?;
+            self.report_status();
+        } else if let (Some(hash), Some(block)) = (awaited, block)
             && self.awaited.contains(&hash)
         {
             let height = block.header.height;
