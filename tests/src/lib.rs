@@ -1,7 +1,9 @@
-//! End-to-end test support: the example contracts compiled to Wasm by the build script, and a
-//! small chain on the real runtime and state to run them on.
+//! End-to-end test support: the example contracts compiled to Wasm by the build script, a small
+//! chain on the real runtime and state to run them on, and real node processes (one dev node, or
+//! a network of validators).
 
 pub mod chain;
+pub mod net;
 pub mod node;
 
 /// The example contracts as the chain runs them.

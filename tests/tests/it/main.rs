@@ -4,5 +4,6 @@
 mod contracts;
 mod escrow;
 mod multisig;
+mod net;
 mod nft;
 mod node;
