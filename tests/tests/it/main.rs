@@ -2,6 +2,7 @@
 #![allow(clippy::arithmetic_side_effects, missing_docs)]
 
 mod contracts;
+mod devnet;
 mod escrow;
 mod multisig;
 mod net;
