@@ -63,5 +63,10 @@ fi
 
 built=$SECONDS
 log "docker build --target host --build-arg BASE=$base -t $tag"
-docker build --quiet --target host --build-arg "BASE=$base" -t "$tag" . >/dev/null
+# Quiet unless it fails (the legacy builder also warns on every run that it is deprecated).
+if ! output=$(docker build --quiet --target host --build-arg "BASE=$base" -t "$tag" . 2>&1); then
+  printf '%s\n' "$output" >&2
+  log "docker build failed"
+  exit 1
+fi
 log "$tag built: image $((SECONDS - built)) s, $((SECONDS - started)) s in all"
