@@ -100,12 +100,12 @@ async fn scenario(devnet: &mut Devnet) -> anyhow::Result<()> {
     devnet.check_agreement(&NODES).await?;
 
     // Killed (SIGKILL, the restart policy does not apply to `docker kill`), then started again.
-    devnet.fault("validator-3", "killed", &["kill"], &["start"], |_| Ok(())).await?;
+    devnet.fault("validator-3", "killed", &["kill"], &["start"], |_, _| Ok(())).await?;
 
     // Paused (frozen: its connections stay open but nothing answers), then resumed.
     ensure!(devnet.answers("validator-2"), "validator-2 does not answer RPC before the pause");
     devnet
-        .fault("validator-2", "paused", &["pause"], &["unpause"], |devnet| {
+        .fault("validator-2", "paused", &["pause"], &["unpause"], |devnet, _| {
             ensure!(!devnet.answers("validator-2"), "validator-2 answers RPC while paused");
             Ok(())
         })
@@ -116,20 +116,24 @@ async fn scenario(devnet: &mut Devnet) -> anyhow::Result<()> {
     let network = devnet.network.clone();
     let container = devnet.container("validator-1").to_string();
     let address = devnet.address("validator-1")?;
-    let alone = devnet.exec_final_height("validator-1")?;
+    let mut alone = 0;
     devnet
         .fault(
             "validator-1",
             "disconnected",
             &["network", "disconnect", &network, &container],
             &["network", "connect", "--ip", &address, &network, &container],
-            |devnet| {
+            |devnet, moment| {
                 let now = devnet.exec_final_height("validator-1")?;
-                // A block whose commit arrived just as the link went is the most it can add.
-                ensure!(
-                    now <= alone.saturating_add(1),
-                    "validator-1 finalized alone: final height {alone} when cut off, {now} now"
-                );
+                match moment {
+                    Moment::Broken => alone = now,
+                    // A block whose commit arrived just as the link went is the most it can add.
+                    Moment::Progressed => ensure!(
+                        now <= alone.saturating_add(1),
+                        "validator-1 finalized alone: final height {alone} when cut off, {now} \
+                         after the others finalized {PROGRESS} more"
+                    ),
+                }
                 Ok(())
             },
         )
@@ -137,7 +141,7 @@ async fn scenario(devnet: &mut Devnet) -> anyhow::Result<()> {
 
     // Restarted gracefully (SIGTERM, then started again).
     devnet
-        .fault("validator-0", "restarted", &["stop", "--time", "20"], &["start"], |_| Ok(()))
+        .fault("validator-0", "restarted", &["stop", "--time", "20"], &["start"], |_, _| Ok(()))
         .await?;
 
     // Crashed: its process killed from outside docker, which the restart policy
@@ -162,6 +166,15 @@ async fn scenario(devnet: &mut Devnet) -> anyhow::Result<()> {
     let height = devnet.check_agreement(&NODES).await?;
     eprintln!("devnet: every node agrees on all {height} final blocks");
     Ok(())
+}
+
+/// When [`Devnet::fault`] runs its check.
+#[derive(Debug, Clone, Copy)]
+enum Moment {
+    /// Right after the fault began.
+    Broken,
+    /// After the others finalized [`PROGRESS`] more blocks, before the fault ends.
+    Progressed,
 }
 
 /// A compose project of the devnet, torn down when dropped.
@@ -474,21 +487,22 @@ impl Devnet {
         Ok(lowest)
     }
 
-    /// One fault on `node`: `docker <break_args>`, the others finalize [`PROGRESS`] more blocks
-    /// (and `during` checks what it checks), `docker <heal_args>`, then `node` catches up and
-    /// every node's final blocks agree.
+    /// One fault on `node`: `docker <break_args>`, the others finalize [`PROGRESS`] more blocks,
+    /// `docker <heal_args>`, then `node` catches up and every node's final blocks agree. `check`
+    /// runs right after the break and again before the heal.
     async fn fault(
         &mut self,
         node: &'static str,
         what: &str,
         break_args: &[&str],
         heal_args: &[&str],
-        during: impl FnOnce(&Devnet) -> anyhow::Result<()>,
+        mut check: impl FnMut(&Devnet, Moment) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         let others: Vec<&'static str> = NODES.iter().copied().filter(|n| *n != node).collect();
         let container = self.container(node).to_string();
         let started = Instant::now();
         docker(&with_container(break_args, &container))?;
+        check(self, Moment::Broken)?;
         let from = self.highest_final(&others).await;
         self.wait_final(
             &others,
@@ -497,7 +511,7 @@ impl Devnet {
         )
         .await?;
         let progressed = started.elapsed();
-        during(self)?;
+        check(self, Moment::Progressed)?;
         docker(&with_container(heal_args, &container))?;
         let healed = Instant::now();
         self.connect(node)?;
