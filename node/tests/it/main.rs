@@ -6,3 +6,5 @@
 #![allow(clippy::arithmetic_side_effects)]
 
 mod network;
+mod staking;
+mod support;
