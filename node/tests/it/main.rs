@@ -5,6 +5,7 @@
 // Test code indexes and counts freely: an overflow here is a failed test, not a consensus fault.
 #![allow(clippy::arithmetic_side_effects)]
 
+mod abuse;
 mod network;
 mod staking;
 mod support;

@@ -36,6 +36,7 @@ use anyhow::Context;
 use jsonrpsee::http_client::HttpClient;
 use libp2p::identity::Keypair;
 use parity_scale_codec::Encode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
 /// One token: 10^18 of the smallest unit.
@@ -179,6 +180,8 @@ pub struct Node {
     pub name: String,
     /// Its JSON-RPC URL.
     pub rpc_url: String,
+    /// Its metrics URL (`http://host:port/metrics`).
+    pub metrics_url: String,
     /// Its libp2p identity.
     pub peer_id: PeerId,
     /// Its p2p addresses, each ending in `/p2p/<peer id>`.
@@ -275,6 +278,7 @@ impl Node {
         Node {
             name: name.to_string(),
             client: altan_node::client::http(&rpc_url).expect("an RPC client"),
+            metrics_url: field("metrics"),
             peer_id: field("peerId").parse().expect("a peer id"),
             chain_id: banner["chainId"].as_u64().expect("a chain id"),
             rpc_url,
@@ -283,6 +287,11 @@ impl Node {
             log,
             _dir: dir,
         }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap().id()
     }
 
     /// Fails if the process has exited.
@@ -341,6 +350,38 @@ impl Node {
         })
         .await
     }
+
+    /// The value of the metric `name` (a counter's `_total` suffix may be left out).
+    pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let text = scrape(&self.metrics_url).await?;
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .find_map(|line| {
+                let (key, value) = line.split_once(' ')?;
+                (key == name || key.strip_suffix("_total") == Some(name)).then_some(value)
+            })
+            .with_context(|| format!("no metric {name} in:\n{text}"))?
+            .trim()
+            .parse()
+            .with_context(|| format!("metric {name} is not a number"))
+    }
+
+    /// The process's resident memory (VmRSS), in bytes.
+    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let line = status
+            .lines()
+            .find(|line| line.starts_with("VmRSS:"))
+            .context("no VmRSS in /proc/<pid>/status")?;
+        let kib: u64 = line
+            .trim_start_matches("VmRSS:")
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .with_context(|| format!("unreadable {line:?}"))?;
+        Ok(kib * 1024)
+    }
 }
 
 impl Drop for Node {
@@ -363,6 +404,27 @@ fn tail(path: &Path, lines: usize) -> String {
     let text = fs::read_to_string(path).unwrap_or_else(|e| format!("(unreadable: {e})"));
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `GET` of a metrics URL (`http://host:port/path`) over plain HTTP/1.1; the body.
+async fn scrape(url: &str) -> anyhow::Result<String> {
+    let rest = url.strip_prefix("http://").context("a metrics URL is http://")?;
+    let (host, path) = rest.split_once('/').map_or((rest, "/"), |(h, p)| (h, p));
+    let fetch = async {
+        let mut stream = tokio::net::TcpStream::connect(host).await?;
+        let request = format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        Ok::<_, std::io::Error>(response)
+    };
+    let response = tokio::time::timeout(RPC_TIMEOUT, fetch)
+        .await
+        .with_context(|| format!("{url} did not answer within {RPC_TIMEOUT:?}"))??;
+    let response = String::from_utf8(response).context("a metrics response is text")?;
+    let (head, body) = response.split_once("\r\n\r\n").context("an HTTP response")?;
+    anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "{url} answered {head}");
+    Ok(body.to_string())
 }
 
 /// An in-process libp2p peer of a node's chain, connected to it: the test's hands on the wire.
