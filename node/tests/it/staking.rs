@@ -227,14 +227,6 @@ async fn a_double_signing_validator_is_reported_slashed_and_dropped_from_the_set
         })
         .await;
     let (included_at, _) = evidence[0];
-    for (height, piece) in &evidence {
-        let offence = piece.offence().expect("included evidence verifies");
-        assert_eq!(offence.offender, b.public_key(), "evidence at {height} accuses someone else");
-        assert!(
-            accused.contains(&offence),
-            "evidence at {height} is not of our votes: {offence:?}"
-        );
-    }
 
     // B is jailed: the next epoch's set is A's alone.
     let next_epoch = included_at / EPOCH_LENGTH + 1;
@@ -259,4 +251,20 @@ async fn a_double_signing_validator_is_reported_slashed_and_dropped_from_the_set
     // And A keeps finalizing.
     let now = node.final_height().await.unwrap();
     node.wait_final(now + 5, Duration::from_secs(20)).await;
+
+    // Every piece of evidence on the chain is of B's votes, each landed once (the node drops
+    // what a committed block carried from its pool), and at most one per vote height we sent.
+    let evidence = evidence_after(&peer, &node, before).await.unwrap();
+    let mut offences = Vec::new();
+    for (height, piece) in &evidence {
+        let offence = piece.offence().expect("included evidence verifies");
+        assert_eq!(offence.offender, b.public_key(), "evidence at {height} accuses someone else");
+        assert!(
+            accused.contains(&offence),
+            "evidence at {height} is not of our votes: {offence:?}"
+        );
+        assert!(!offences.contains(&offence), "evidence of {offence:?} landed twice");
+        offences.push(offence);
+    }
+    eprintln!("evidence of {} offences, the first in block {included_at}", offences.len());
 }
