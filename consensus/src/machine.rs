@@ -407,6 +407,10 @@ impl<V: Verifier> Consensus<V> {
             if self.pending.contains(&message) {
                 return Err(InputError::Duplicate);
             }
+            // The next height's set may differ (a new epoch), so membership waits until it
+            // starts; a signature that does not even recover is refused now, so that junk does
+            // not fill the buffer.
+            recover_signer(&self.verifier, &message).map_err(InputError::BadSignature)?;
             if self.pending.len() >= max {
                 return Err(InputError::PendingFull { max });
             }

@@ -129,6 +129,33 @@ fn the_next_heights_buffer_is_bounded() {
     );
 }
 
+/// A next-height message whose signature does not recover is refused at once, as misbehaviour,
+/// rather than taking a place in the buffer until its height starts.
+#[test]
+fn a_badly_signed_next_height_message_is_not_buffered() {
+    let net = Net::four();
+    let h = net.height_led_by(0, 0, None);
+    let config = Config { max_pending_messages: 1, ..Net::config() };
+    let mut machine = Consensus::new(config, CHAIN, key(1));
+    machine.handle(net.start(h)).unwrap();
+    let vote = Vote {
+        chain_id: CHAIN,
+        height: h + 1,
+        round: 0,
+        kind: VoteKind::Prevote,
+        block_hash: None,
+    };
+    let mut corrupted = vote.sign(&key(2));
+    corrupted.signature.0[64] = 9;
+    let refused = machine.handle(Input::Vote(corrupted));
+    assert!(
+        matches!(&refused, Err(e @ InputError::BadSignature(_)) if e.is_misbehaviour()),
+        "{refused:?}"
+    );
+    // The one place in the buffer is still free for a real message.
+    assert_eq!(machine.handle(net.prevote(2, h + 1, 0, None)), Ok(Vec::new()));
+}
+
 /// Buffered messages of the next height count once it starts: two prevotes for round 3 pull a
 /// validator that starts the height into round 3.
 #[test]

@@ -602,6 +602,9 @@ impl Engine {
                 return Ok(Validation::Reject);
             }
         };
+        // A message of the next height is buffered by the machine, which cannot check its
+        // signer's membership before that height's set is known: it is not forwarded.
+        let ahead = envelope.body.message().height() > self.height();
         let (input, block) = match envelope.body {
             ConsensusGossip::Proposal { proposal, block } => {
                 (Input::Proposal(proposal), block.map(|b| *b))
@@ -631,6 +634,7 @@ impl Engine {
             self.report_status();
         }
         Ok(match refusal {
+            Ok(()) if ahead => Validation::Ignore,
             Ok(()) => Validation::Accept,
             Err(InputError::FutureHeight { found, .. }) => {
                 // Someone decided the heights in between.
