@@ -221,7 +221,9 @@ fn schemas() -> Value {
         "ChainInfo": object("name, chainId, genesisHash, specHash, blockGasLimit, epochLength"),
         "Header": object("hash, chainId, height, parentHash, timestampMs, proposer, stateRoot, transactionsRoot, receiptsRoot, gasUsed, gasLimit"),
         "NullableHeader": nullable("Header"),
-        "Block": object("header, transactionIds, transactions (with full=true), isFinal"),
+        "Block": object(
+            "header, transactionIds, transactions (with full=true), isFinal, parentCertificateSigners, evidence [{hash, offender, height, round}]",
+        ),
         "NullableBlock": nullable("Block"),
         "Transaction": object("id, from, chainId, nonce, gasLimit, gasPrice, action {type: transfer|deploy|call|staking, ...}, blockHeight, blockHash, index"),
         "NullableTransaction": nullable("Transaction"),

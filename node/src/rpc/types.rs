@@ -167,6 +167,27 @@ pub struct BlockJson {
     pub transactions: Option<Vec<TransactionJson>>,
     /// Whether the block is final.
     pub is_final: bool,
+    /// The validators (indexes in the parent's epoch set) whose precommits for the parent the
+    /// block carries; they share the block's reward.
+    #[serde(default)]
+    pub parent_certificate_signers: Vec<u16>,
+    /// The equivocation evidence the block carries; each offender is slashed and jailed.
+    #[serde(default)]
+    pub evidence: Vec<EvidenceJson>,
+}
+
+/// A piece of evidence in a block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvidenceJson {
+    /// Its hash.
+    pub hash: Hash,
+    /// The offender's consensus key.
+    pub offender: String,
+    /// The height of the offence.
+    pub height: u64,
+    /// The round.
+    pub round: u32,
 }
 
 impl BlockJson {
@@ -191,6 +212,22 @@ impl BlockJson {
                     .collect()
             }),
             is_final,
+            parent_certificate_signers: block
+                .parent_certificate
+                .as_ref()
+                .map(|c| c.signatures.iter().map(|s| s.validator_index).collect())
+                .unwrap_or_default(),
+            evidence: block
+                .evidence
+                .iter()
+                .map(|e| EvidenceJson {
+                    hash: e.hash(),
+                    // Evidence in a committed block verified when the block was executed.
+                    offender: e.offence().map(|o| o.offender.to_string()).unwrap_or_default(),
+                    height: e.height(),
+                    round: e.round(),
+                })
+                .collect(),
         }
     }
 }

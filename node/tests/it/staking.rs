@@ -227,6 +227,19 @@ async fn a_double_signing_validator_is_reported_slashed_and_dropped_from_the_set
         })
         .await;
     let (included_at, _) = evidence[0];
+    // RPC shows the evidence in the block, with its offender.
+    let shown = node
+        .rpc()
+        .block(BlockId::Number(included_at), None)
+        .await
+        .unwrap()
+        .expect("the block that carries the evidence");
+    assert!(!shown.evidence.is_empty(), "chain_getBlock shows no evidence: {shown:?}");
+    assert!(
+        shown.evidence.iter().all(|e| e.offender == b.public_key().to_string()),
+        "{:?}",
+        shown.evidence
+    );
 
     // B is jailed: the next epoch's set is A's alone.
     let next_epoch = included_at / EPOCH_LENGTH + 1;
