@@ -9,8 +9,9 @@
 #       bookworm (glibc 2.36) or newer, or the host's own distribution.
 #   docker build -t altan:dev .
 #       compiles inside docker (the `source` stage, the default target). Needs a registry for
-#       the rust and debian images, and BuildKit (with the legacy builder, which builds every
-#       stage before the target, add `--target source`).
+#       the rust and debian images, and BuildKit (docker's default builder since 23.0), which
+#       builds only the stages the target needs: the legacy builder builds every stage before
+#       the target, the `host` stage among them, and that one needs the staged binary.
 #
 # BASE is any Debian bookworm root: debian:bookworm-slim from a registry, or the image
 # scripts/docker-base.sh makes with debootstrap (altan-base:bookworm).
@@ -46,8 +47,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# Without its debug info: the release profile's line tables are over 500 MB of the binary.
 RUN cargo build --release --locked -p altan-node --bin altan \
- && cp target/release/altan /usr/local/bin/altan
+ && strip --strip-debug -o /usr/local/bin/altan target/release/altan
 
 FROM runtime AS source
 COPY --from=build /usr/local/bin/altan /usr/local/bin/altan
