@@ -61,6 +61,7 @@ if [ -z "$base" ]; then
   fi
 fi
 
+previous=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
 built=$SECONDS
 log "docker build --target host --build-arg BASE=$base -t $tag"
 # Quiet unless it fails (the legacy builder also warns on every run that it is deprecated).
@@ -68,5 +69,9 @@ if ! output=$(docker build --quiet --target host --build-arg "BASE=$base" -t "$t
   printf '%s\n' "$output" >&2
   log "docker build failed"
   exit 1
+fi
+# The image the tag named before, untagged now: removed unless a container still uses it.
+if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect -f '{{.Id}}' "$tag")" ]; then
+  docker image rm "$previous" >/dev/null 2>&1 || true
 fi
 log "$tag built: image $((SECONDS - built)) s, $((SECONDS - started)) s in all"
