@@ -18,13 +18,19 @@ use crate::rpc::types::{
 };
 
 /// Prints `value` as JSON, or `text` for people.
-#[allow(clippy::print_stdout)]
 fn output(json_mode: bool, value: &Value, text: impl FnOnce() -> String) {
     if json_mode {
-        println!("{value}");
+        print_line(&value.to_string());
     } else {
-        println!("{}", text());
+        print_line(&text());
     }
+}
+
+/// Writes a line to stdout. A reader that has gone away (`altan block | head -1`) is not worth
+/// a panic, which `println!` would give on the broken pipe: the output is dropped.
+fn print_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 fn key_store(dir: Option<PathBuf>) -> KeyStore {
@@ -231,10 +237,7 @@ pub async fn run(command: Command, json_mode: bool) -> anyhow::Result<()> {
             let expected = contract_address(&key.address(), &blake3(&code), &salt);
             let action = Action::Deploy { code, input, value, salt };
             if !json_mode {
-                #[allow(clippy::print_stdout)]
-                {
-                    println!("deploying {} to {expected}", interface.name);
-                }
+                print_line(&format!("deploying {} to {expected}", interface.name));
             }
             send_and_report(&client, &sign, &key, action, None, json_mode).await
         }
