@@ -3,12 +3,8 @@
 # over RPC. Extra arguments go to `altan bench` (e.g. --transactions 100000 --accounts 500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/altan-target}"
-
-cargo build --locked --release -p altan-node
-cargo run --locked --quiet -p altan-contract-builder -- build contracts/token >/dev/null
-altan="$CARGO_TARGET_DIR/release/altan"
-token="$CARGO_TARGET_DIR/contracts/token.wasm"
+# shellcheck source=scripts/bench-setup.sh
+. scripts/bench-setup.sh
 
 log="$(mktemp)"
 "$altan" dev --json --rpc-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 >"$log" 2>/dev/null &

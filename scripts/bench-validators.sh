@@ -8,12 +8,8 @@
 # arguments go to `altan bench` (e.g. --accounts 500).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/altan-target}"
-
-cargo build --locked --release -p altan-node
-cargo run --locked --quiet -p altan-contract-builder -- build contracts/token >/dev/null
-altan="$CARGO_TARGET_DIR/release/altan"
-token="$CARGO_TARGET_DIR/contracts/token.wasm"
+# shellcheck source=scripts/bench-setup.sh
+. scripts/bench-setup.sh
 
 dir="$(mktemp -d)"
 pids=()

@@ -340,7 +340,7 @@ impl Chain {
 
     /// Whether a transaction is ready for the next block.
     pub fn has_ready_transactions(&self) -> bool {
-        !lock(&self.mempool).ready(1).is_empty()
+        lock(&self.mempool).has_ready()
     }
 
     /// Pending transactions.
@@ -645,7 +645,7 @@ impl Chain {
         let Some(validator) = self.validator.clone() else {
             return Err(ChainError::Spec("this node has no validator key".into()));
         };
-        if !allow_empty && lock(&self.mempool).ready(1).is_empty() {
+        if !allow_empty && !self.has_ready_transactions() {
             return Ok(None);
         }
         let executed = self.build_block(now_ms)?;

@@ -220,6 +220,12 @@ impl Mempool {
         self.ids.is_empty()
     }
 
+    /// Whether some transaction is ready for the next block: `!ready(1).is_empty()` without
+    /// ranking every sender.
+    pub fn has_ready(&self) -> bool {
+        self.senders.values().any(|queue| queue.transactions.contains_key(&queue.account.nonce))
+    }
+
     /// Encoded bytes pending.
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -628,7 +634,9 @@ mod tests {
                     });
                     pool.check_invariants();
                 }
-                for ready in pool.ready(100) {
+                let all_ready = pool.ready(100);
+                prop_assert_eq!(pool.has_ready(), !all_ready.is_empty());
+                for ready in all_ready {
                     let s = (0..4u8).find(|s| key(s + 1).address() == ready.sender).unwrap();
                     prop_assert!(ready.nonce() >= chain_nonce[usize::from(s)]);
                 }

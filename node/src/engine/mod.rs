@@ -604,34 +604,24 @@ impl Engine {
         };
         // A message of the next height is buffered by the machine, which cannot check its
         // signer's membership before that height's set is known: it is not forwarded.
-        let ahead = envelope.body.message().height() > self.height();
+        let ahead = envelope.body.height() > self.height();
         let (input, block) = match envelope.body {
             ConsensusGossip::Proposal { proposal, block } => {
                 (Input::Proposal(proposal), block.map(|b| *b))
             }
             ConsensusGossip::Vote(vote) => (Input::Vote(vote), None),
         };
-        // A block the machine is waiting for is taken from any proposal that carries it: its
-        // hash is what the votes were for.
-        let awaited = block.as_ref().map(Block::hash).filter(|hash| self.awaited.contains(hash));
-        let refusal = self.feed(input, block.clone()).await?;
-        let decided = self.pending_commit.clone();
-        if let (Some(certificate), Some(block)) = (decided, block.as_ref())
-            && block.hash() == certificate.block_hash
-        {
-            self.hold_block(block.clone());
-            self.pending_commit = None;
-            self.commit(certificate).await?;
-            self.drain().await?;
-            self.report_status();
-        } else if let (Some(hash), Some(block)) = (awaited, block)
-            && self.awaited.contains(&hash)
-        {
-            let height = block.header.height;
-            self.hold_block(block);
-            self.check(height, hash).await?;
-            self.drain().await?;
-            self.report_status();
+        // A block this node is waiting for (to check it, or to commit a decision) is taken from
+        // any proposal that carries it, even a refused one: its hash is what the votes were for.
+        let hash = block.as_ref().map(Block::hash);
+        let wanted = hash.is_some_and(|hash| {
+            self.awaited.contains(&hash)
+                || self.pending_commit.as_ref().is_some_and(|c| c.block_hash == hash)
+        });
+        let kept = if wanted { block.clone() } else { None };
+        let refusal = self.feed(input, block).await?;
+        if let (Some(block), Some(hash)) = (kept, hash) {
+            self.take_wanted_block(block, hash).await?;
         }
         Ok(match refusal {
             Ok(()) if ahead => Validation::Ignore,
@@ -650,6 +640,24 @@ impl Engine {
                 Validation::Ignore
             }
         })
+    }
+
+    /// Uses a block that arrived after the machine asked for it: commits the decision that
+    /// waits for it, or checks it.
+    async fn take_wanted_block(&mut self, block: Block, hash: Hash) -> Result<(), EngineError> {
+        if let Some(certificate) = self.pending_commit.take_if(|c| c.block_hash == hash) {
+            self.hold_block(block);
+            self.commit(certificate).await?;
+        } else if self.awaited.contains(&hash) {
+            let height = block.header.height;
+            self.hold_block(block);
+            self.check(height, hash).await?;
+        } else {
+            return Ok(());
+        }
+        self.drain().await?;
+        self.report_status();
+        Ok(())
     }
 
     async fn on_block_gossip(

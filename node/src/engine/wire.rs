@@ -2,7 +2,6 @@
 //! SCALE-encoded. Every decoder takes bytes from a peer, so each checks its limits before it
 //! allocates and refuses trailing bytes.
 
-use altan_consensus::SignedMessage;
 use altan_primitives::{Block, Certificate, SignedProposal, SignedTransaction, SignedVote};
 use parity_scale_codec::{Compact, Decode, DecodeAll, Encode};
 
@@ -90,11 +89,11 @@ fn decode_all<T: Decode>(what: &'static str, mut bytes: &[u8]) -> Result<T, Wire
 }
 
 impl ConsensusGossip {
-    /// The message for the consensus machine.
-    pub fn message(&self) -> SignedMessage {
+    /// The height the message is for.
+    pub fn height(&self) -> altan_primitives::Height {
         match self {
-            ConsensusGossip::Proposal { proposal, .. } => SignedMessage::Proposal(proposal.clone()),
-            ConsensusGossip::Vote(vote) => SignedMessage::Vote(vote.clone()),
+            ConsensusGossip::Proposal { proposal, .. } => proposal.proposal.height,
+            ConsensusGossip::Vote(vote) => vote.vote.height,
         }
     }
 }

@@ -591,15 +591,8 @@ impl AltanApiServer for RpcServer {
         let set = altan_runtime::staking::validator_set(&*state, epoch)
             .map_err(read)?
             .ok_or_else(|| no_set(format!("the chain keeps no validator set for epoch {epoch}")))?;
-        // The epoch's seed: the hash of the last block of the previous epoch, genesis for epoch 0.
-        let seed_height = config.first_height(epoch).saturating_sub(1);
-        let seed = self
-            .chain
-            .store()
-            .block_hash(seed_height)
-            .map_err(|e| chain_error(e.into()))?
-            .ok_or_else(|| {
-            no_set(format!("block {seed_height}, epoch {epoch}'s seed, is not final yet"))
+        let seed = self.chain.leader_seed_for(from).map_err(chain_error)?.ok_or_else(|| {
+            no_set(format!("the block that seeds epoch {epoch}'s leaders is not final yet"))
         })?;
         let schedule = altan_consensus::LeaderSchedule::new(&set, seed)
             .map_err(|e| no_set(format!("epoch {epoch}'s set has no leader: {e}")))?;

@@ -30,7 +30,7 @@ use anyhow::{Context, bail, ensure};
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use serde_json::{Value, json};
 
-use crate::node::{call, deploy, dev_key, query};
+use crate::node::{call, deploy_token, dev_key, query};
 
 const NODES: [&str; 5] = ["validator-0", "validator-1", "validator-2", "validator-3", "rpc"];
 /// The longest any one wait of the test lasts.
@@ -64,19 +64,8 @@ async fn scenario(devnet: &mut Devnet) -> anyhow::Result<()> {
     // A token deployed through validator 0, called through validator 2, read through every node.
     let (owner, holder) = (dev_key(0), dev_key(1));
     let holder_address = json!(holder.address().to_string());
-    let token = deploy(
-        &devnet.rpc("validator-0"),
-        &owner,
-        "token",
-        &[
-            ("name", json!("Devnet")),
-            ("symbol", json!("DEV")),
-            ("decimals", json!("18")),
-            ("supply", json!("1000000")),
-        ],
-        0,
-    )
-    .await;
+    let token =
+        deploy_token(&devnet.rpc("validator-0"), &owner, ("Devnet", "DEV", 18), 1_000_000).await;
     eprintln!("devnet: token {token} deployed through validator-0");
     devnet.wait_for_code("validator-2", token).await?;
     let receipt = call(

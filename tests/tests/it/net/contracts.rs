@@ -7,7 +7,7 @@ use altan_node::rpc::types::StatusJson;
 use serde_json::json;
 
 use super::{TIMEOUT, start};
-use crate::node::{call, deploy, dev_key, query};
+use crate::node::{call, deploy_token, dev_key, query};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_used_through_different_nodes_is_the_same_everywhere() {
@@ -18,19 +18,7 @@ async fn a_token_used_through_different_nodes_is_the_same_everywhere() {
     let (alice, bob) = (dev_key(3), dev_key(4));
 
     let through_0 = client::http(&devnet.node(0).rpc).unwrap();
-    let token = deploy(
-        &through_0,
-        &alice,
-        "token",
-        &[
-            ("name", json!("Altan")),
-            ("symbol", json!("ALT")),
-            ("decimals", json!("18")),
-            ("supply", json!("1000")),
-        ],
-        0,
-    )
-    .await;
+    let token = deploy_token(&through_0, &alice, ("Altan", "ALT", 18), 1000).await;
     let deployed = through_0.account(alice.address(), None).await.unwrap();
     assert_eq!(deployed.nonce, 1);
     // Node 2 must know the deployment before it signs alice's next nonce and reads the

@@ -6,7 +6,7 @@ use altan_node::rpc::AltanApiClient;
 use altan_node::rpc::types::StatusJson;
 use serde_json::json;
 
-use super::{call, deploy, dev_key, query, start};
+use super::{call, deploy, deploy_token, dev_key, query, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_example_contract_works_through_the_node() {
@@ -22,19 +22,7 @@ async fn every_example_contract_works_through_the_node() {
     assert_eq!(query(&rpc, counter, "get", &[]).await, json!("15"));
 
     // token
-    let token = deploy(
-        &rpc,
-        &alice,
-        "token",
-        &[
-            ("name", json!("Altan")),
-            ("symbol", json!("ALT")),
-            ("decimals", json!("18")),
-            ("supply", json!("1000")),
-        ],
-        0,
-    )
-    .await;
+    let token = deploy_token(&rpc, &alice, ("Altan", "ALT", 18), 1000).await;
     assert_eq!(query(&rpc, token, "symbol", &[]).await, json!("ALT"));
     call(&rpc, &alice, token, "approve", &[("spender", address(&bob)), ("value", json!("300"))], 0)
         .await;

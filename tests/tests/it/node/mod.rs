@@ -51,6 +51,22 @@ pub async fn deploy(
     receipt.contract_address.unwrap()
 }
 
+/// Deploys the example token with `supply` minted to `key`'s account; returns its address.
+pub async fn deploy_token(
+    rpc: &HttpClient,
+    key: &SecretKey,
+    (name, symbol, decimals): (&str, &str, u8),
+    supply: u128,
+) -> Address {
+    let constructor = [
+        ("name", Value::from(name)),
+        ("symbol", Value::from(symbol)),
+        ("decimals", Value::from(decimals.to_string())),
+        ("supply", Value::from(supply.to_string())),
+    ];
+    deploy(rpc, key, "token", &constructor, 0).await
+}
+
 fn rand_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }

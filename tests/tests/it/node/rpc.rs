@@ -13,7 +13,7 @@ use jsonrpsee::rpc_params;
 use parity_scale_codec::Encode;
 use serde_json::{Value, json};
 
-use super::{call, deploy, dev_key, query, start};
+use super::{call, deploy_token, dev_key, query, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_method_answers_as_documented() {
@@ -32,19 +32,7 @@ async fn every_method_answers_as_documented() {
     assert_eq!(genesis.hash, info.genesis_hash);
 
     // A token, then a transfer whose event the event subscription must see.
-    let token = deploy(
-        &rpc,
-        &alice,
-        "token",
-        &[
-            ("name", json!("T")),
-            ("symbol", json!("T")),
-            ("decimals", json!("0")),
-            ("supply", json!("1000")),
-        ],
-        0,
-    )
-    .await;
+    let token = deploy_token(&rpc, &alice, ("T", "T", 0), 1000).await;
     let mut events = ws
         .subscribe_events(EventFilter {
             contract: Some(token),
