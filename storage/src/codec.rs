@@ -8,6 +8,9 @@
 //! | `state_stale_values` | superseded at (u64 BE) ‖ key hash ‖ old version (u64 BE) | empty                      |
 //! | `state_meta`         | `format`, `latest`, `oldest`                         | u64 BE                         |
 //!
+//! A stale-value entry names a value that a later version replaced or deleted, or a tombstone
+//! (under its own version: it hides only values that are pruned with it).
+//!
 //! Versions are big-endian so that byte order is numeric order: a backwards seek from
 //! `key hash ‖ v` lands on the newest entry at or below `v`, a forward scan of the values meets
 //! each key's versions oldest first, and a forward scan of the stale index or of the roots meets

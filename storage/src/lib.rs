@@ -14,8 +14,9 @@
 //! The Merkle tree lives in memory, in the runtime's `State` (ADR 0002); the store keeps what
 //! must survive a restart. Each part has its own column family (layout in the `codec` module):
 //! values by key hash and version (a deletion as a tombstone), each version's root, the index of
-//! superseded values that pruning walks, and the format, latest and oldest versions. A commit is
-//! one synced `WriteBatch` holding all of a version, so a crash leaves every version either
+//! superseded values that pruning walks, and the format, latest and oldest versions. A commit
+//! reads nothing: the tree tells it which stored value each write replaces
+//! (`StateCommit::replaced`). It is one synced `WriteBatch` holding all of a version, so a crash leaves every version either
 //! complete or absent; [`RocksStore::commit_with`] lets the node put its blocks and receipts in
 //! the same batch. A read at a version is one backwards seek, which the prefix bloom filter on
 //! the values keeps cheap; `State::open` rebuilds the tree from one forward scan of the values

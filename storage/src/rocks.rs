@@ -41,8 +41,6 @@ pub const FORMAT_VERSION: u64 = 2;
 
 /// How many stale entries a prune looks up in one multi-get.
 const PRUNE_LOOKUP_CHUNK: usize = 4_096;
-/// The fewest writes a commit splits across threads to look up their previous versions.
-const PARALLEL_LOOKUP_MIN: usize = 2_048;
 /// Bits per key of the bloom filters.
 const BLOOM_BITS_PER_KEY: f64 = 10.0;
 /// Read-ahead of the full scan that rebuilds the tree.
@@ -103,8 +101,6 @@ pub struct RocksStore {
     write_options: WriteOptions,
     meta: RwLock<Meta>,
     writer: Mutex<()>,
-    /// Threads a large commit uses to look up its keys' previous versions.
-    lookup_threads: usize,
 }
 
 fn backend(context: &str) -> impl FnOnce(rocksdb::Error) -> StoreError + '_ {
@@ -126,10 +122,9 @@ fn base_options(cache: &Cache) -> (Options, BlockBasedOptions) {
 fn cf_options(name: &str, cache: &Cache) -> Options {
     let (mut options, mut table) = base_options(cache);
     if name == VALUES_CF {
-        // Every read of a value, and the lookup of a written key's previous version at commit,
-        // is a backwards seek within one key hash: a prefix bloom filter on the key hash lets
-        // that seek skip the memtable and every file that does not hold the key at all, which
-        // is what makes a commit of fresh keys cheap.
+        // Every read of a value is a backwards seek within one key hash: a prefix bloom filter
+        // on the key hash lets that seek skip the memtable and every file that does not hold the
+        // key at all, which is what makes reads of absent keys cheap.
         options.set_prefix_extractor(SliceTransform::create_fixed_prefix(KEY_HASH_LEN));
         options.set_memtable_prefix_bloom_ratio(0.1);
         table.set_whole_key_filtering(false);
@@ -208,7 +203,6 @@ impl RocksStore {
             write_options,
             meta: RwLock::new(Meta::default()),
             writer: Mutex::new(()),
-            lookup_threads: parallelism,
         };
         let meta = store.load_meta()?;
         store.set_meta(meta);
@@ -318,9 +312,9 @@ impl RocksStore {
     /// blocks, receipts and indexes this way, so that they and the state they lead to are on
     /// disk together or not at all. `extra` runs only once the version order has been checked.
     ///
-    /// The batch holds each write under `key hash ‖ version`, a stale-index entry for each
-    /// written key that had an entry before (found by one bloom-filtered backwards seek per key,
-    /// split across threads for large commits), the version's root, and the latest version.
+    /// The batch holds each write under `key hash ‖ version`, a stale-index entry for each value
+    /// a write replaces and for each tombstone (the tree tells which: nothing is read), the
+    /// version's root, and the latest version.
     pub fn commit_with(
         &self,
         commit: &StateCommit,
@@ -328,15 +322,22 @@ impl RocksStore {
     ) -> Result<(), StoreError> {
         let _writer = lock(&self.writer);
         let mut meta = self.meta();
-        check_next_version(meta.latest, commit.version())?;
+        let version = commit.version();
+        check_next_version(meta.latest, version)?;
         // `State::prepare` makes the writes strictly increasing by key hash, and its root
         // describes exactly those. Writes in another order or with a repeated key were edited
         // after the root was computed (and a repeated key would leave which of its values is
         // stored to the order of the batch).
         if !commit.writes().is_sorted_by(|a, b| a.0 < b.0) {
             return Err(StoreError::Backend(format!(
-                "the writes of version {} are not in strictly increasing key-hash order",
-                commit.version()
+                "the writes of version {version} are not in strictly increasing key-hash order"
+            )));
+        }
+        if commit.replaced().len() != commit.writes().len() {
+            return Err(StoreError::Backend(format!(
+                "version {version} has {} writes but {} replaced versions",
+                commit.writes().len(),
+                commit.replaced().len()
             )));
         }
 
@@ -347,68 +348,39 @@ impl RocksStore {
             bytes.saturating_add(VALUE_KEY_LEN + 1 + BATCH_ENTRY_OVERHEAD).saturating_add(value_len)
         });
         let mut batch = WriteBatch::with_capacity_bytes(capacity);
-        let previous = self.previous_versions(commit)?;
         let mut encoded = Vec::new();
         let mut superseded = 0_usize;
-        for ((key_hash, value), previous) in commit.writes().iter().zip(previous) {
-            // As in `MemoryStore`: the key's previous entry (a deletion included) becomes stale
-            // at this version.
-            if let Some(previous) = previous {
-                let stale = stale_value_key(commit.version(), key_hash, previous);
-                batch.put_cf(stale_values_cf, stale, []);
+        for ((key_hash, value), replaced) in commit.writes().iter().zip(commit.replaced()) {
+            // As in `MemoryStore`.
+            if let Some(replaced) = *replaced {
+                batch.put_cf(stale_values_cf, stale_value_key(version, key_hash, replaced), []);
                 superseded = superseded.saturating_add(1);
             }
+            match (value, replaced) {
+                (Some(_), _) => {}
+                (None, None) => continue,
+                (None, Some(_)) => {
+                    batch.put_cf(stale_values_cf, stale_value_key(version, key_hash, version), []);
+                }
+            }
             encode_value_into(value.as_deref(), &mut encoded);
-            batch.put_cf(values_cf, value_key(key_hash, commit.version()), &encoded);
+            batch.put_cf(values_cf, value_key(key_hash, version), &encoded);
         }
 
-        batch.put_cf(self.cf(ROOTS_CF)?, encode_version(commit.version()), commit.root().0);
+        batch.put_cf(self.cf(ROOTS_CF)?, encode_version(version), commit.root().0);
         let meta_cf = self.cf(META_CF)?;
-        meta.latest = Some(commit.version());
-        batch.put_cf(meta_cf, META_LATEST, encode_version(commit.version()));
+        meta.latest = Some(version);
+        batch.put_cf(meta_cf, META_LATEST, encode_version(version));
         if meta.oldest.is_none() {
-            meta.oldest = Some(commit.version());
-            batch.put_cf(meta_cf, META_OLDEST, encode_version(commit.version()));
+            meta.oldest = Some(version);
+            batch.put_cf(meta_cf, META_OLDEST, encode_version(version));
         }
         extra(&mut batch);
         self.write(batch)?;
         self.set_meta(meta);
-        debug!(target: TARGET, version = commit.version(), writes = commit.writes().len(), superseded,
+        debug!(target: TARGET, version, writes = commit.writes().len(), superseded,
             "committed state version");
         Ok(())
-    }
-
-    /// The version of each written key's newest entry before `commit`, in the order of its
-    /// writes. One backwards seek per key, in key-hash order; for a key that never existed the
-    /// prefix bloom filters answer without reading a block. A large commit is split across the
-    /// machine's cores, one iterator per thread (it halves this part of a 10,000-key commit).
-    fn previous_versions(&self, commit: &StateCommit) -> Result<Vec<Option<Version>>, StoreError> {
-        let lookup = |writes: &[(KeyHash, Option<Vec<u8>>)]| {
-            let mut iterator = self.value_iterator()?;
-            writes
-                .iter()
-                .map(|(key_hash, _)| {
-                    newest_entry(&mut iterator, key_hash, commit.version(), |v, _| Ok(v))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()
-        };
-        if self.lookup_threads < 2 || commit.writes().len() < PARALLEL_LOOKUP_MIN {
-            return lookup(commit.writes());
-        }
-        let chunk = commit.writes().len().div_ceil(self.lookup_threads);
-        std::thread::scope(|scope| {
-            let mut chunks = commit.writes().chunks(chunk);
-            let first = chunks.next().unwrap_or_default();
-            let others: Vec<_> = chunks.map(|writes| scope.spawn(move || lookup(writes))).collect();
-            let mut previous = lookup(first)?;
-            for other in others {
-                let found = other.join().map_err(|_| {
-                    StoreError::Backend("a thread looking up previous versions panicked".into())
-                })?;
-                previous.extend(found?);
-            }
-            Ok(previous)
-        })
     }
 
     /// Counts the stored value entries, deletions included (a full scan: for tests and
@@ -510,8 +482,8 @@ enum Pending {
     Nothing,
     /// A deletion.
     Deleted,
-    /// A value, held in the scan's buffer.
-    Value,
+    /// A value written at this version, held in the scan's buffer.
+    Value(Version),
 }
 
 impl StateStore for RocksStore {
@@ -545,7 +517,7 @@ impl StateStore for RocksStore {
     fn scan(
         &self,
         version: Version,
-        visit: &mut dyn FnMut(&KeyHash, &[u8]),
+        visit: &mut dyn FnMut(&KeyHash, Version, &[u8]),
     ) -> Result<(), StoreError> {
         let mut read_options = ReadOptions::default();
         read_options.set_total_order_seek(true);
@@ -560,8 +532,8 @@ impl StateStore for RocksStore {
         while let Some((key, value)) = iterator.item() {
             let (key_hash, written) = decode_value_key(key)?;
             if current != Some(key_hash) {
-                if let (Some(previous), Pending::Value) = (&current, &pending) {
-                    visit(previous, &buffer);
+                if let (Some(previous), Pending::Value(at)) = (&current, &pending) {
+                    visit(previous, *at, &buffer);
                 }
                 current = Some(key_hash);
                 pending = Pending::Nothing;
@@ -571,7 +543,7 @@ impl StateStore for RocksStore {
                     Some(value) => {
                         buffer.clear();
                         buffer.extend_from_slice(value);
-                        Pending::Value
+                        Pending::Value(written)
                     }
                     None => Pending::Deleted,
                 };
@@ -579,8 +551,8 @@ impl StateStore for RocksStore {
             iterator.next();
         }
         iterator.status().map_err(backend("scanning values"))?;
-        if let (Some(last), Pending::Value) = (&current, &pending) {
-            visit(last, &buffer);
+        if let (Some(last), Pending::Value(at)) = (&current, &pending) {
+            visit(last, *at, &buffer);
         }
         Ok(())
     }

@@ -14,7 +14,8 @@ struct Inner {
     /// Every value by key hash and the version that wrote it; `None` records a deletion.
     values: BTreeMap<(KeyHash, Version), Option<Vec<u8>>>,
     roots: BTreeMap<Version, Hash>,
-    /// `(superseded at, key hash, version of the superseded value)`.
+    /// `(superseded at, key hash, version of the superseded value)`; a tombstone is filed as
+    /// superseded at its own version.
     stale_values: BTreeSet<(Version, KeyHash, Version)>,
     latest: Option<Version>,
     oldest: Option<Version>,
@@ -48,12 +49,13 @@ impl MemoryStore {
     }
 }
 
+/// The newest entry of `key` at or below `version` (a deletion is `Some(None)`).
 fn newest_at(
     values: &BTreeMap<(KeyHash, Version), Option<Vec<u8>>>,
     key: KeyHash,
     version: Version,
-) -> Option<(Version, &Option<Vec<u8>>)> {
-    values.range((key, 0)..=(key, version)).next_back().map(|(&(_, v), value)| (v, value))
+) -> Option<&Option<Vec<u8>>> {
+    values.range((key, 0)..=(key, version)).next_back().map(|(_, value)| value)
 }
 
 impl StateStore for MemoryStore {
@@ -70,27 +72,27 @@ impl StateStore for MemoryStore {
     }
 
     fn get(&self, key: &KeyHash, version: Version) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(newest_at(&self.read().values, *key, version).and_then(|(_, value)| value.clone()))
+        Ok(newest_at(&self.read().values, *key, version).and_then(Option::clone))
     }
 
     fn scan(
         &self,
         version: Version,
-        visit: &mut dyn FnMut(&KeyHash, &[u8]),
+        visit: &mut dyn FnMut(&KeyHash, Version, &[u8]),
     ) -> Result<(), StoreError> {
         let inner = self.read();
-        let mut current: Option<(KeyHash, Option<&[u8]>)> = None;
+        let mut current: Option<(KeyHash, Version, Option<&[u8]>)> = None;
         for (&(key, written), value) in &inner.values {
             if written > version {
                 continue;
             }
-            if let Some((previous, Some(value))) = current.filter(|(k, _)| *k != key) {
-                visit(&previous, value);
+            if let Some((previous, at, Some(value))) = current.filter(|(k, _, _)| *k != key) {
+                visit(&previous, at, value);
             }
-            current = Some((key, value.as_deref()));
+            current = Some((key, written, value.as_deref()));
         }
-        if let Some((key, Some(value))) = current {
-            visit(&key, value);
+        if let Some((key, at, Some(value))) = current {
+            visit(&key, at, value);
         }
         Ok(())
     }
@@ -98,11 +100,21 @@ impl StateStore for MemoryStore {
     fn commit(&self, commit: &StateCommit) -> Result<(), StoreError> {
         let mut inner = self.write();
         check_next_version(inner.latest, commit.version())?;
-        for (key, value) in commit.writes() {
-            if let Some((previous, _)) = newest_at(&inner.values, *key, commit.version()) {
-                inner.stale_values.insert((commit.version(), *key, previous));
+        let version = commit.version();
+        for ((key, value), replaced) in commit.writes().iter().zip(commit.replaced()) {
+            if let Some(replaced) = replaced {
+                inner.stale_values.insert((version, *key, *replaced));
             }
-            inner.values.insert((*key, commit.version()), value.clone());
+            match (value, replaced) {
+                (Some(_), _) => {}
+                // Nothing to delete.
+                (None, None) => continue,
+                // The tombstone hides only the value it replaces, which is pruned with it.
+                (None, Some(_)) => {
+                    inner.stale_values.insert((version, *key, version));
+                }
+            }
+            inner.values.insert((*key, version), value.clone());
         }
         inner.roots.insert(commit.version(), commit.root());
         inner.latest = Some(commit.version());

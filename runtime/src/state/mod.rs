@@ -89,6 +89,8 @@ pub struct StateCommit {
     version: Version,
     root: Hash,
     writes: Writes,
+    /// For each write, the version of the value it replaces (see [`StateCommit::replaced`]).
+    replaced: Vec<Option<Version>>,
     tree: Tree,
 }
 
@@ -107,20 +109,27 @@ impl StateCommit {
     pub fn writes(&self) -> &[(KeyHash, Option<Vec<u8>>)] {
         &self.writes
     }
+
+    /// For each write, in the same order, the version that wrote the value it replaces or
+    /// deletes, or `None` when the key has no value before this version (it never had one, or its
+    /// last write was a deletion). The tree knows this, so a store files superseded values for
+    /// pruning without reading anything.
+    pub fn replaced(&self) -> &[Option<Version>] {
+        &self.replaced
+    }
 }
 
-/// Hashes writes into tree updates, on two threads for a large batch.
+/// Hashes writes into tree updates (on two threads for a large batch), both in key-hash order.
 fn hash_writes(changes: &StateChanges) -> (Writes, Vec<tree::Update>) {
     let entries: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = changes.iter().collect();
-    let hash =
-        |part: &[(&Vec<u8>, &Option<Vec<u8>>)]| -> Vec<(KeyHash, Option<Vec<u8>>, Option<Hash>)> {
-            part.iter()
-                .map(|(key, value)| {
-                    (KeyHash::of(key), (*value).clone(), value.as_deref().map(tree::value_hash))
-                })
-                .collect()
-        };
-    let mut hashed = if entries.len() >= 2_048 {
+    let hash = |part: &[(&Vec<u8>, &Option<Vec<u8>>)]| -> Vec<tree::Update> {
+        part.iter()
+            .map(|(key, value)| {
+                tree::Update::new(KeyHash::of(key), value.as_deref().map(tree::value_hash))
+            })
+            .collect()
+    };
+    let hashed = if entries.len() >= 2_048 {
         let (low, high) = entries.split_at(entries.len() / 2);
         std::thread::scope(|scope| {
             let other = scope.spawn(|| hash(high));
@@ -134,9 +143,11 @@ fn hash_writes(changes: &StateChanges) -> (Writes, Vec<tree::Update>) {
     } else {
         hash(&entries)
     };
-    hashed.sort_unstable_by_key(|(key, _, _)| *key);
-    let updates = hashed.iter().map(|(key, _, value_hash)| (*key, *value_hash)).collect();
-    let writes = hashed.into_iter().map(|(key, value, _)| (key, value)).collect();
+    // Sorting indices moves 8 bytes per swap instead of a whole update and value.
+    let mut order: Vec<usize> = (0..hashed.len()).collect();
+    order.sort_unstable_by_key(|&i| hashed[i].key);
+    let writes = order.iter().map(|&i| (hashed[i].key, entries[i].1.clone())).collect();
+    let updates = order.iter().map(|&i| hashed[i]).collect();
     (writes, updates)
 }
 
@@ -165,14 +176,19 @@ pub trait StateStore: Send + Sync + 'static {
     /// The value of `key` as of `version`: the newest write at or below it.
     fn get(&self, key: &KeyHash, version: Version) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Visits every key that has a value as of `version`, in key-hash order.
+    /// Visits every key that has a value as of `version`, in key-hash order, with the version
+    /// that wrote the value.
     fn scan(
         &self,
         version: Version,
-        visit: &mut dyn FnMut(&KeyHash, &[u8]),
+        visit: &mut dyn FnMut(&KeyHash, Version, &[u8]),
     ) -> Result<(), StoreError>;
 
     /// Writes a version atomically. It must be `latest_version() + 1`, or 0 on an empty store.
+    ///
+    /// Each replaced value ([`StateCommit::replaced`]) is filed as superseded at this version,
+    /// and so is each deletion's own tombstone: once the values it hides are pruned, it hides
+    /// nothing. A deletion of a key without a value writes nothing.
     fn commit(&self, commit: &StateCommit) -> Result<(), StoreError>;
 
     /// Deletes what only versions below `keep_from` need. Reads at versions `>= keep_from` are
@@ -229,12 +245,19 @@ impl<S> Clone for State<S> {
 
 /// Builds the tree of `version` from the store and checks it against the stored root.
 fn rebuild<S: StateStore>(store: &S, version: Version) -> Result<Tree, StoreError> {
-    let mut pairs = Vec::new();
-    store.scan(version, &mut |key, value| pairs.push((*key, tree::value_hash(value))))?;
-    if !pairs.is_sorted_by(|a, b| a.0 < b.0) {
+    let mut leaves = Vec::new();
+    store.scan(version, &mut |key, written, value| {
+        leaves.push((*key, tree::value_hash(value), written));
+    })?;
+    if !leaves.is_sorted_by(|a, b| a.0 < b.0) {
         return Err(StoreError::Corrupt(format!("scan of version {version} is not in key order")));
     }
-    let tree = Tree::from_sorted(&pairs);
+    if let Some((_, _, written)) = leaves.iter().find(|(_, _, written)| *written > version) {
+        return Err(StoreError::Corrupt(format!(
+            "scan of version {version} gave a value written at later version {written}"
+        )));
+    }
+    let tree = Tree::from_sorted(&leaves);
     let stored = store
         .root(version)?
         .ok_or_else(|| StoreError::Corrupt(format!("no root stored for kept version {version}")))?;
@@ -343,7 +366,7 @@ impl<S: StateStore> State<S> {
     ) -> Result<StateCommit, StoreError> {
         let latest = self.store.latest_version()?;
         check_next_version(latest, version)?;
-        let (writes, updates) = hash_writes(changes);
+        let (writes, mut updates) = hash_writes(changes);
 
         let base = match latest {
             Some(latest) => self.trees().get(&latest).cloned().ok_or_else(|| {
@@ -353,8 +376,9 @@ impl<S: StateStore> State<S> {
             })?,
             None => Tree::empty(),
         };
-        let tree = base.apply(&updates);
-        Ok(StateCommit { version, root: tree.root_hash(), writes, tree })
+        let tree = base.apply(&mut updates, version);
+        let replaced = updates.iter().map(|update| update.replaced).collect();
+        Ok(StateCommit { version, root: tree.root_hash(), writes, replaced, tree })
     }
 
     /// Makes a prepared commit durable and its tree the latest.

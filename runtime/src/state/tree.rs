@@ -19,14 +19,25 @@
 //!
 //! # Versions
 //!
-//! Nodes are immutable and shared through `Arc`: a new version copies only the paths its batch
-//! touches. Keeping the roots of recent versions keeps their whole trees, at the cost of the
+//! Internal nodes are immutable and shared through `Arc`: a new version copies only the paths its
+//! batch touches. Keeping the roots of recent versions keeps their whole trees, at the cost of the
 //! nodes they do not share with the latest.
+//!
+//! # Layout
+//!
+//! An internal node is one allocation: its present children in nibble order, each with its hash.
+//! Leaves are stored inline there, not behind a pointer of their own, so a copied node copies its
+//! leaves' bytes instead of touching (and reference-counting) one allocation per leaf, and a new
+//! key costs no allocation of its own. Each leaf also records the version that wrote its value,
+//! outside the hash: it is how a commit learns which stored value each write replaces.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use altan_primitives::Hash;
 use parity_scale_codec::{Decode, Encode};
+
+use super::Version;
 
 /// The blake3 hash of a state key: its position in the tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
@@ -54,22 +65,29 @@ const PARALLEL_UPDATES: usize = 2_048;
 /// The deepest a node can sit: 64 nibbles of a 32-byte hash.
 const MAX_DEPTH: usize = 64;
 
+/// Bytes hashed for an internal node with all 16 children: tag, bitmap, hashes.
+const INTERNAL_PREIMAGE: usize = 3 + 16 * 32;
+
+// Each hash below is one `blake3::hash` call over a preimage assembled on the stack: for inputs
+// this small, one call costs about half of feeding a `Hasher` the same bytes piece by piece.
+
 fn leaf_hash(key: &KeyHash, value_hash: &Hash) -> Hash {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&[0]);
-    hasher.update(&key.0);
-    hasher.update(value_hash.as_bytes());
-    Hash(*hasher.finalize().as_bytes())
+    let mut preimage = [0_u8; 65];
+    preimage[1..33].copy_from_slice(&key.0);
+    preimage[33..].copy_from_slice(value_hash.as_bytes());
+    Hash(*blake3::hash(&preimage).as_bytes())
 }
 
 fn internal_hash<'a>(bitmap: u16, children: impl Iterator<Item = &'a Hash>) -> Hash {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&[1]);
-    hasher.update(&bitmap.to_le_bytes());
-    for child in children {
-        hasher.update(child.as_bytes());
+    let mut preimage = [0_u8; INTERNAL_PREIMAGE];
+    preimage[0] = 1;
+    preimage[1..3].copy_from_slice(&bitmap.to_le_bytes());
+    let mut len: usize = 3;
+    for (slot, child) in preimage[3..].chunks_exact_mut(32).zip(children) {
+        slot.copy_from_slice(child.as_bytes());
+        len = len.saturating_add(32);
     }
-    Hash(*hasher.finalize().as_bytes())
+    Hash(*blake3::hash(&preimage[..len]).as_bytes())
 }
 
 /// The hash of a value, as leaves commit to it.
@@ -77,154 +95,246 @@ pub fn value_hash(value: &[u8]) -> Hash {
     Hash(*blake3::hash(value).as_bytes())
 }
 
-#[derive(Debug)]
+/// A key's value in the tree. Leaves are held inline in their parent's child list: a batch that
+/// copies a node copies its leaves' bytes rather than touching one allocation per leaf.
+#[derive(Clone, Copy, Debug)]
 struct Leaf {
     key: KeyHash,
     value_hash: Hash,
-    hash: Hash,
+    /// The version that wrote this value: what the store files the value under. It is not part
+    /// of the hash; it tells a commit which stored value each write replaces, so the store need
+    /// not look that up.
+    version: Version,
 }
 
-#[derive(Debug)]
-struct Internal {
-    children: [Option<Node>; 16],
-    /// The children's hashes, kept inline (zero where there is no child): rebuilding a node after
-    /// one child changed reads this array instead of every other child's memory.
-    hashes: [Hash; 16],
-    hash: Hash,
-}
-
-/// A node; cloning shares it.
+/// A subtree: a leaf, or an internal node's children (two or more) in nibble order. Cloning
+/// shares an internal node.
 #[derive(Clone, Debug)]
 enum Node {
-    Leaf(Arc<Leaf>),
-    Internal(Arc<Internal>),
+    Leaf(Leaf),
+    Internal(Arc<[Child]>),
 }
 
-impl Node {
-    fn hash(&self) -> &Hash {
-        match self {
-            Node::Leaf(leaf) => &leaf.hash,
-            Node::Internal(internal) => &internal.hash,
+/// A child of an internal node: where it sits, its hash, and the subtree. Hashes live in the
+/// parent, so rebuilding a node after one child changed reads only the node itself.
+#[derive(Clone, Debug)]
+struct Child {
+    nibble: u8,
+    hash: Hash,
+    node: Node,
+}
+
+/// A subtree with its hash: what building or updating one gives.
+type Subtree = (Hash, Node);
+
+fn new_leaf(key: KeyHash, value_hash: Hash, version: Version) -> Subtree {
+    (leaf_hash(&key, &value_hash), Node::Leaf(Leaf { key, value_hash, version }))
+}
+
+/// The bitmap of which nibbles `children` occupy.
+fn bitmap(children: &[Child]) -> u16 {
+    children.iter().fold(0, |bitmap, child| bitmap | (1 << child.nibble))
+}
+
+/// The canonical subtree of `children` (in nibble order), which it empties: nothing for none,
+/// the leaf itself for a lone leaf (a lone internal child keeps its parent: the path encodes its
+/// prefix), an internal node otherwise.
+fn internal(children: &mut Vec<Child>) -> Option<Subtree> {
+    match children.as_slice() {
+        [] => None,
+        [Child { hash, node: Node::Leaf(leaf), .. }] => {
+            let subtree = (*hash, Node::Leaf(*leaf));
+            children.clear();
+            Some(subtree)
+        }
+        _ => {
+            let hash = internal_hash(bitmap(children), children.iter().map(|child| &child.hash));
+            // Draining has an exact length, so the node is allocated once, at its size.
+            Some((hash, Node::Internal(children.drain(..).collect())))
         }
     }
+}
 
-    fn leaf(key: KeyHash, value_hash: Hash) -> Node {
-        let hash = leaf_hash(&key, &value_hash);
-        Node::Leaf(Arc::new(Leaf { key, value_hash, hash }))
-    }
+thread_local! {
+    /// Child lists to assemble nodes in, one per level of the recursion in progress: reused, so
+    /// that building a node allocates only the node.
+    static BUFFERS: RefCell<Vec<Vec<Child>>> = const { RefCell::new(Vec::new()) };
+}
 
-    /// An internal node from its children and their hashes, or what a canonical tree has
-    /// instead: nothing for no children, the leaf itself for a lone leaf.
-    fn internal(children: [Option<Node>; 16], hashes: [Hash; 16]) -> Option<Node> {
-        let mut present = children.iter().flatten();
-        match (present.next(), present.next()) {
-            (None, _) => return None,
-            (Some(Node::Leaf(leaf)), None) => return Some(Node::Leaf(Arc::clone(leaf))),
-            _ => {}
-        }
-        let bitmap = children
-            .iter()
-            .enumerate()
-            .filter(|(_, child)| child.is_some())
-            .fold(0u16, |bitmap, (i, _)| bitmap | (1 << i));
-        let present_hashes =
-            hashes.iter().enumerate().filter(|(i, _)| bitmap & (1 << i) != 0).map(|(_, h)| h);
-        let hash = internal_hash(bitmap, present_hashes);
-        Some(Node::Internal(Arc::new(Internal { children, hashes, hash })))
-    }
+/// Runs `assemble` with an empty child list from this thread's pool.
+fn with_buffer<R>(assemble: impl FnOnce(&mut Vec<Child>) -> R) -> R {
+    let buffer = BUFFERS.with_borrow_mut(Vec::pop);
+    let mut buffer = buffer.unwrap_or_else(|| Vec::with_capacity(16));
+    let result = assemble(&mut buffer);
+    buffer.clear();
+    BUFFERS.with_borrow_mut(|pool| pool.push(buffer));
+    result
+}
 
-    /// An internal node from freshly built children.
-    fn internal_of(children: [Option<Node>; 16]) -> Option<Node> {
-        let hashes =
-            std::array::from_fn(|i| children[i].as_ref().map_or(Hash::ZERO, |c| *c.hash()));
-        Node::internal(children, hashes)
-    }
+/// The child at `nibble` of a subtree built or updated at `depth + 1`.
+fn child(nibble: usize, subtree: Option<Subtree>) -> Option<Child> {
+    // A nibble is below 16.
+    let nibble = u8::try_from(nibble).unwrap_or(u8::MAX);
+    subtree.map(|(hash, node)| Child { nibble, hash, node })
 }
 
 /// One write of a batch: a key hash and the hash of its new value, or `None` to delete it.
-pub type Update = (KeyHash, Option<Hash>);
+/// [`Tree::apply`] fills in `replaced`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Update {
+    /// The key written.
+    pub key: KeyHash,
+    /// The hash of its new value, or `None` to delete it.
+    pub value_hash: Option<Hash>,
+    /// The version that wrote the value this update replaces or deletes, or `None` if the key
+    /// had no value: the tree knows it, so a store can index superseded values for pruning
+    /// without reading anything.
+    pub replaced: Option<Version>,
+}
+
+impl Update {
+    /// An update of `key` to the value hashed as `value_hash` (`None`: a deletion).
+    pub fn new(key: KeyHash, value_hash: Option<Hash>) -> Update {
+        Update { key, value_hash, replaced: None }
+    }
+}
 
 /// A version of the tree. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct Tree {
-    root: Option<Node>,
+    root: Option<Subtree>,
 }
 
-/// Splits `updates` (sorted by key) into runs that share the nibble at `depth`.
-fn by_nibble<T>(items: &[T], depth: usize, key: impl Fn(&T) -> &KeyHash) -> [&[T]; 16] {
-    let mut groups: [&[T]; 16] = [&[]; 16];
-    let mut rest = items;
-    while let Some(first) = rest.first() {
-        let nibble = key(first).nibble(depth);
-        let len = rest.iter().take_while(|item| key(item).nibble(depth) == nibble).count();
-        let (group, tail) = rest.split_at(len);
-        groups[nibble] = group;
-        rest = tail;
+/// The lengths of the runs of `items` (sorted by key) that share each nibble at `depth`.
+fn nibble_runs<T>(items: &[T], depth: usize, key: impl Fn(&T) -> &KeyHash) -> [usize; 16] {
+    let mut runs = [0; 16];
+    for item in items {
+        let run = &mut runs[key(item).nibble(depth)];
+        *run = usize::saturating_add(*run, 1);
     }
-    groups
+    runs
 }
 
-/// Builds the canonical subtree at `depth` of `pairs` (sorted, distinct keys).
-fn build(depth: usize, pairs: &[(KeyHash, Hash)]) -> Option<Node> {
-    match pairs {
-        [] => None,
-        [(key, value_hash)] => Some(Node::leaf(*key, *value_hash)),
+/// Splits `items` (sorted by key) into the runs that share the nibble at `depth`.
+fn by_nibble<T>(items: &[T], depth: usize, key: impl Fn(&T) -> &KeyHash) -> [&[T]; 16] {
+    let runs = nibble_runs(items, depth, key);
+    let mut rest = items;
+    runs.map(|len| {
+        let (group, tail) = rest.split_at(len);
+        rest = tail;
+        group
+    })
+}
+
+/// [`by_nibble`] for updates that are written to.
+fn updates_by_nibble(updates: &mut [Update], depth: usize) -> [&mut [Update]; 16] {
+    let runs = nibble_runs(updates, depth, |update| &update.key);
+    let mut rest = updates;
+    runs.map(|len| {
+        let (group, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = tail;
+        group
+    })
+}
+
+/// Builds the canonical subtree at `depth` of `existing` (a leaf kept from the tree with its
+/// hash, whose key is not among the items) and of the items that `value` gives a value hash
+/// and version (sorted, distinct keys). A kept leaf is moved down as it is, not rehashed.
+fn build<T>(
+    depth: usize,
+    items: &[T],
+    existing: Option<(&Hash, &Leaf)>,
+    key: &impl Fn(&T) -> &KeyHash,
+    value: &impl Fn(&T) -> Option<(Hash, Version)>,
+) -> Option<Subtree> {
+    let mut values = items.iter().filter_map(|item| value(item).map(|value| (item, value)));
+    match (existing, values.next(), values.next()) {
+        (None, None, _) => None,
+        (Some((hash, leaf)), None, _) => Some((*hash, Node::Leaf(*leaf))),
+        (None, Some((item, (value_hash, version))), None) => {
+            Some(new_leaf(*key(item), value_hash, version))
+        }
         _ if depth >= MAX_DEPTH => None,
         _ => {
-            let groups = by_nibble(pairs, depth, |(key, _)| key);
-            let children = groups.map(|group| build(depth.saturating_add(1), group));
-            Node::internal_of(children)
+            let groups = by_nibble(items, depth, key);
+            let existing_nibble = existing.map(|(_, leaf)| leaf.key.nibble(depth));
+            with_buffer(|children| {
+                for (nibble, group) in groups.iter().enumerate() {
+                    let existing = existing.filter(|_| existing_nibble == Some(nibble));
+                    if !group.is_empty() || existing.is_some() {
+                        let subtree = build(depth.saturating_add(1), group, existing, key, value);
+                        children.extend(child(nibble, subtree));
+                    }
+                }
+                internal(children)
+            })
         }
     }
 }
 
-/// Applies `updates` (sorted, distinct keys, all under this subtree) to `node` at `depth`.
-fn update(node: Option<&Node>, depth: usize, updates: &[Update]) -> Option<Node> {
-    if updates.is_empty() {
-        return node.cloned();
+/// [`build`] of updates written at `version`, beside `existing`.
+fn build_updates(
+    depth: usize,
+    updates: &[Update],
+    existing: Option<(&Hash, &Leaf)>,
+    version: Version,
+) -> Option<Subtree> {
+    build(depth, updates, existing, &|update| &update.key, &|update| {
+        update.value_hash.map(|value_hash| (value_hash, version))
+    })
+}
+
+/// Applies `updates` (sorted, distinct keys, all under this subtree) written at `version` to
+/// `subtree` at `depth`, recording in each update the version of the value it replaces.
+fn update(
+    subtree: Option<(&Hash, &Node)>,
+    depth: usize,
+    updates: &mut [Update],
+    version: Version,
+) -> Option<Subtree> {
+    match subtree {
+        None => build_updates(depth, updates, None, version),
+        Some((hash, Node::Leaf(leaf))) => {
+            match updates.binary_search_by(|update| update.key.cmp(&leaf.key)) {
+                // The leaf is overwritten or deleted.
+                Ok(index) => {
+                    updates[index].replaced = Some(leaf.version);
+                    build_updates(depth, updates, None, version)
+                }
+                Err(_) => build_updates(depth, updates, Some((hash, leaf)), version),
+            }
+        }
+        Some((_, Node::Internal(children))) => {
+            let mut groups = updates_by_nibble(updates, depth);
+            with_buffer(|new| {
+                update_children(children, &mut groups, 0..16, depth, version, new);
+                internal(new)
+            })
+        }
     }
-    match node {
-        None => {
-            let pairs: Vec<(KeyHash, Hash)> =
-                updates.iter().filter_map(|(key, value)| value.map(|v| (*key, v))).collect();
-            build(depth, &pairs)
-        }
-        Some(Node::Leaf(leaf)) => {
-            // Merge the existing leaf into the updates (unless they overwrite or delete it).
-            let mut pairs: Vec<(KeyHash, Hash)> =
-                Vec::with_capacity(updates.len().saturating_add(1));
-            let mut leaf_pending = !updates.iter().any(|(key, _)| *key == leaf.key);
-            for (key, value) in updates {
-                if leaf_pending && leaf.key < *key {
-                    pairs.push((leaf.key, leaf.value_hash));
-                    leaf_pending = false;
-                }
-                if let Some(value) = value {
-                    pairs.push((*key, *value));
-                }
-            }
-            if leaf_pending {
-                pairs.push((leaf.key, leaf.value_hash));
-            }
-            if let [(key, value_hash)] = pairs.as_slice()
-                && *key == leaf.key
-                && *value_hash == leaf.value_hash
-            {
-                return Some(Node::Leaf(Arc::clone(leaf)));
-            }
-            build(depth, &pairs)
-        }
-        Some(Node::Internal(internal)) => {
-            let groups = by_nibble(updates, depth, |(key, _)| key);
-            let mut children = internal.children.clone();
-            let mut hashes = internal.hashes;
-            for ((child, hash), group) in children.iter_mut().zip(&mut hashes).zip(groups) {
-                if !group.is_empty() {
-                    *child = update(child.as_ref(), depth.saturating_add(1), group);
-                    *hash = child.as_ref().map_or(Hash::ZERO, |c| *c.hash());
-                }
-            }
-            Node::internal(children, hashes)
+}
+
+/// Pushes to `new`, in nibble order, the children at the nibbles of `range` of an internal node
+/// at `depth` whose old children are `old`, after the updates in `groups` (one per nibble).
+/// Children without updates are shared with the old node.
+fn update_children(
+    old: &[Child],
+    groups: &mut [&mut [Update]; 16],
+    range: std::ops::Range<usize>,
+    depth: usize,
+    version: Version,
+    new: &mut Vec<Child>,
+) {
+    let start = range.start;
+    let mut old = old.iter().skip_while(|child| usize::from(child.nibble) < start).peekable();
+    for nibble in range {
+        let previous = old.next_if(|child| usize::from(child.nibble) == nibble);
+        let group = &mut *groups[nibble];
+        if group.is_empty() {
+            new.extend(previous.cloned());
+        } else {
+            let subtree = previous.map(|child| (&child.hash, &child.node));
+            new.extend(child(nibble, update(subtree, depth.saturating_add(1), group, version)));
         }
     }
 }
@@ -237,53 +347,62 @@ impl Tree {
 
     /// The root hash.
     pub fn root_hash(&self) -> Hash {
-        self.root.as_ref().map_or(EMPTY_ROOT, |node| *node.hash())
+        self.root.as_ref().map_or(EMPTY_ROOT, |(hash, _)| *hash)
     }
 
-    /// A tree holding exactly `pairs` (sorted by key hash, distinct).
-    pub fn from_sorted(pairs: &[(KeyHash, Hash)]) -> Tree {
-        Tree { root: build(0, pairs) }
+    /// A tree holding exactly `leaves`: key hash, value hash, and the version that wrote the
+    /// value (sorted by key hash, distinct).
+    pub fn from_sorted(leaves: &[(KeyHash, Hash, Version)]) -> Tree {
+        let root = build(0, leaves, None, &|(key, _, _)| key, &|(_, value_hash, version)| {
+            Some((*value_hash, *version))
+        });
+        Tree { root }
     }
 
-    /// A new version with `updates` (sorted by key hash, distinct) applied; `self` is unchanged.
+    /// A new version with `updates` (sorted by key hash, distinct) written at `version`;
+    /// `self` is unchanged. Sets each update's `replaced`.
     ///
     /// A large batch is split between two threads at the root (the two halves of the key space
     /// are independent subtrees); the result is the same either way.
-    pub fn apply(&self, updates: &[Update]) -> Tree {
-        match &self.root {
-            Some(Node::Internal(internal)) if updates.len() >= PARALLEL_UPDATES => {
-                let groups = by_nibble(updates, 0, |(key, _)| key);
-                let mut children = internal.children.clone();
-                let mut hashes = internal.hashes;
-                let (low, high) = children.split_at_mut(8);
-                let (low_hashes, high_hashes) = hashes.split_at_mut(8);
-                let (low_groups, high_groups) = groups.split_at(8);
-                let update_all =
-                    |children: &mut [Option<Node>], hashes: &mut [Hash], groups: &[&[Update]]| {
-                        for ((child, hash), group) in children.iter_mut().zip(hashes).zip(groups) {
-                            if !group.is_empty() {
-                                *child = update(child.as_ref(), 1, group);
-                                *hash = child.as_ref().map_or(Hash::ZERO, |c| *c.hash());
-                            }
-                        }
-                    };
+    pub fn apply(&self, updates: &mut [Update], version: Version) -> Tree {
+        if updates.is_empty() {
+            return self.clone();
+        }
+        let root = self.root.as_ref().map(|(hash, node)| (hash, node));
+        match root {
+            Some((_, Node::Internal(children))) if updates.len() >= PARALLEL_UPDATES => {
+                let mut groups = updates_by_nibble(updates, 0);
+                let (low_groups, high_groups) = groups.split_at_mut(8);
+                let mut low: [&mut [Update]; 16] = Default::default();
+                let mut high: [&mut [Update]; 16] = Default::default();
+                for (slot, group) in low.iter_mut().zip(low_groups) {
+                    *slot = std::mem::take(group);
+                }
+                for (slot, group) in high[8..].iter_mut().zip(high_groups) {
+                    *slot = std::mem::take(group);
+                }
+                let mut new = Vec::with_capacity(16);
+                let mut upper = Vec::with_capacity(8);
                 std::thread::scope(|scope| {
-                    let other = scope.spawn(|| update_all(high, high_hashes, high_groups));
-                    update_all(low, low_hashes, low_groups);
+                    let other = scope.spawn(|| {
+                        update_children(children, &mut high, 8..16, 0, version, &mut upper);
+                    });
+                    update_children(children, &mut low, 0..8, 0, version, &mut new);
                     if let Err(panic) = other.join() {
                         std::panic::resume_unwind(panic);
                     }
                 });
-                Tree { root: Node::internal(children, hashes) }
+                new.append(&mut upper);
+                Tree { root: internal(&mut new) }
             }
-            root => Tree { root: update(root.as_ref(), 0, updates) },
+            root => Tree { root: update(root, 0, updates, version) },
         }
     }
 
     /// A proof of `key`'s value (or absence) in this tree.
     pub fn prove(&self, key: &KeyHash) -> TreeProof {
         let mut steps = Vec::new();
-        let mut node = self.root.as_ref();
+        let mut node = self.root.as_ref().map(|(_, node)| node);
         let mut depth = 0;
         loop {
             match node {
@@ -294,20 +413,13 @@ impl Tree {
                         terminal: Terminal::Leaf { key: leaf.key, value_hash: leaf.value_hash },
                     };
                 }
-                Some(Node::Internal(internal)) => {
+                Some(Node::Internal(children)) => {
                     let nibble = key.nibble(depth);
-                    let mut bitmap = 0u16;
-                    let mut siblings = Vec::new();
-                    for (i, child) in internal.children.iter().enumerate() {
-                        if child.is_some() {
-                            bitmap |= 1 << i;
-                            if i != nibble {
-                                siblings.push(internal.hashes[i]);
-                            }
-                        }
-                    }
-                    steps.push(ProofStep { bitmap, siblings });
-                    node = internal.children[nibble].as_ref();
+                    let on_path = |child: &&Child| usize::from(child.nibble) == nibble;
+                    let siblings = children.iter().filter(|child| !on_path(child));
+                    let siblings = siblings.map(|child| child.hash).collect();
+                    steps.push(ProofStep { bitmap: bitmap(children), siblings });
+                    node = children.iter().find(on_path).map(|child| &child.node);
                     depth = depth.saturating_add(1);
                 }
             }
@@ -441,9 +553,39 @@ mod tests {
         value_hash(&v.to_le_bytes())
     }
 
-    fn tree_of(model: &BTreeMap<KeyHash, Hash>) -> Tree {
-        let pairs: Vec<_> = model.iter().map(|(k, v)| (*k, *v)).collect();
-        Tree::from_sorted(&pairs)
+    /// The model: each key's value hash and the version that wrote it.
+    type Model = BTreeMap<KeyHash, (Hash, Version)>;
+
+    fn tree_of(model: &Model) -> Tree {
+        let leaves: Vec<_> = model.iter().map(|(k, (v, version))| (*k, *v, *version)).collect();
+        Tree::from_sorted(&leaves)
+    }
+
+    /// Applies `writes` to the tree and the model as `version`, checking that every update
+    /// reports the version of the value it replaced, and that the tree has the root of a tree
+    /// built from scratch from the model.
+    fn apply_and_check(
+        tree: &Tree,
+        model: &mut Model,
+        writes: BTreeMap<KeyHash, Option<Hash>>,
+        version: Version,
+    ) -> Result<Tree, TestCaseError> {
+        let mut updates: Vec<Update> =
+            writes.into_iter().map(|(key, value)| Update::new(key, value)).collect();
+        let next = tree.apply(&mut updates, version);
+        for update in &updates {
+            let before = match update.value_hash {
+                Some(value) => model.insert(update.key, (value, version)),
+                None => model.remove(&update.key),
+            };
+            prop_assert_eq!(update.replaced, before.map(|(_, written)| written));
+        }
+        prop_assert_eq!(next.root_hash(), tree_of(model).root_hash());
+        Ok(next)
+    }
+
+    fn writes(pairs: &[(u32, Option<u32>)]) -> BTreeMap<KeyHash, Option<Hash>> {
+        pairs.iter().map(|(k, v)| (key(*k), v.map(value))).collect()
     }
 
     proptest! {
@@ -451,33 +593,23 @@ mod tests {
 
         /// Batches of inserts, overwrites and deletes against a BTreeMap: the incrementally
         /// updated tree always has the root of a tree built from scratch from the same contents,
-        /// and every key's proof (present or absent) verifies, while a wrong claim fails.
+        /// each update learns the version of the value it replaced, and every key's proof
+        /// (present or absent) verifies, while a wrong claim fails.
         #[test]
         fn incremental_updates_match_a_rebuild_and_prove(
             batches in prop::collection::vec(prop::collection::vec((0u32..64, prop::option::of(0u32..4)), 0..24), 1..8)
         ) {
-            let mut model = BTreeMap::new();
+            let mut model = Model::new();
             let mut tree = Tree::empty();
-            for batch in batches {
-                let mut updates = BTreeMap::new();
-                for (k, v) in batch {
-                    updates.insert(key(k), v.map(value));
-                }
-                let updates: Vec<Update> = updates.into_iter().collect();
-                tree = tree.apply(&updates);
-                for (k, v) in &updates {
-                    match v {
-                        Some(v) => model.insert(*k, *v),
-                        None => model.remove(k),
-                    };
-                }
+            for (version, batch) in (0..).zip(batches) {
+                tree = apply_and_check(&tree, &mut model, writes(&batch), version)?;
                 let root = tree.root_hash();
-                prop_assert_eq!(root, tree_of(&model).root_hash());
                 for k in 0..64 {
                     let k = key(k);
                     let proof = tree.prove(&k);
-                    prop_assert_eq!(proof.verify(&root, &k, model.get(&k)), Ok(()));
-                    let wrong = value(99);
+                    let value = model.get(&k).map(|(v, _)| v);
+                    prop_assert_eq!(proof.verify(&root, &k, value), Ok(()));
+                    let wrong = self::value(99);
                     prop_assert!(proof.verify(&root, &k, Some(&wrong)).is_err());
                     if model.contains_key(&k) {
                         prop_assert!(proof.verify(&root, &k, None).is_err());
@@ -487,30 +619,70 @@ mod tests {
         }
     }
 
+    /// Batches large enough to be applied on two threads give what the model says, including
+    /// the replaced versions, across inserts, overwrites and deletes in both halves.
+    #[test]
+    fn large_batches_split_across_threads_match_the_model() {
+        let mut model = Model::new();
+        let first: Vec<_> = (0..6_000).map(|k| (k, Some(k))).collect();
+        let tree = apply_and_check(&Tree::empty(), &mut model, writes(&first), 0).unwrap();
+        // Every third key deleted, every third overwritten, and as many fresh keys.
+        let second: Vec<_> = (0..9_000)
+            .map(|k| match k % 3 {
+                0 if k < 6_000 => (k, None),
+                1 if k < 6_000 => (k, Some(k + 1)),
+                _ => (k, Some(k)),
+            })
+            .collect();
+        assert!(second.len() >= PARALLEL_UPDATES);
+        let tree = apply_and_check(&tree, &mut model, writes(&second), 1).unwrap();
+        let third: Vec<_> = (3_000..12_000).map(|k| (k, Some(7))).collect();
+        apply_and_check(&tree, &mut model, writes(&third), 2).unwrap();
+    }
+
     #[test]
     fn the_empty_tree_has_the_empty_root_and_proves_absence() {
         let tree = Tree::empty();
         assert_eq!(tree.root_hash(), EMPTY_ROOT);
         assert_eq!(tree.prove(&key(1)).verify(&EMPTY_ROOT, &key(1), None), Ok(()));
-        let deleted = tree.apply(&[(key(1), Some(value(1)))]).apply(&[(key(1), None)]);
+        let mut model = Model::new();
+        let one = apply_and_check(&tree, &mut model, writes(&[(1, Some(1))]), 0).unwrap();
+        let deleted = apply_and_check(&one, &mut model, writes(&[(1, None)]), 1).unwrap();
         assert_eq!(deleted.root_hash(), EMPTY_ROOT);
     }
 
     #[test]
     fn old_versions_are_unchanged_by_new_ones() {
-        let v1 = Tree::empty().apply(&[(key(1), Some(value(1))), (key(2), Some(value(2)))]);
+        let mut model = Model::new();
+        let v1 =
+            apply_and_check(&Tree::empty(), &mut model, writes(&[(1, Some(1)), (2, Some(2))]), 0)
+                .unwrap();
         let root1 = v1.root_hash();
-        let v2 = v1.apply(&[(key(1), None), (key(3), Some(value(3)))]);
+        let v2 = apply_and_check(&v1, &mut model, writes(&[(1, None), (3, Some(3))]), 1).unwrap();
         assert_eq!(v1.root_hash(), root1);
         assert_ne!(v2.root_hash(), root1);
         assert_eq!(v1.prove(&key(1)).verify(&root1, &key(1), Some(&value(1))), Ok(()));
     }
 
+    /// The node hashes are pinned to the rule in the module docs, computed outside this code
+    /// (a Python script over the `blake3` package): 40 keys, leaves down to depth 3. A change
+    /// here changes every state root, so it must be deliberate.
+    #[test]
+    fn node_hashes_match_an_independent_computation() {
+        let mut leaves: Vec<_> = (0..40).map(|k| (key(k), value(k * 7), 0)).collect();
+        leaves.sort();
+        assert_eq!(
+            Tree::from_sorted(&leaves).root_hash().to_string(),
+            "0x8bc5f91e2a6ff6e73578206a8266954d226527cb96751e074ff24cc10b8aee13"
+        );
+    }
+
     #[test]
     fn tampered_proofs_fail() {
-        let mut updates: Vec<Update> = (0..200).map(|i| (key(i), Some(value(i)))).collect();
-        updates.sort();
-        let tree = Tree::empty().apply(&updates);
+        let leaves: Vec<_> = (0..200).map(|i| (key(i), value(i), 0)).collect();
+        let mut leaves = leaves;
+        leaves.sort();
+        let tree = Tree::from_sorted(&leaves);
         let root = tree.root_hash();
         let proof = tree.prove(&key(7));
         assert_eq!(proof.verify(&root, &key(7), Some(&value(7))), Ok(()));

@@ -27,10 +27,12 @@ pub fn memory() -> State<MemoryStore> {
     State::open(Arc::new(MemoryStore::new())).expect("an empty store opens")
 }
 
-/// What `StateStore::scan` visits at `version`, in order.
-pub fn scan<S: StateStore>(store: &S, version: Version) -> Vec<(KeyHash, Vec<u8>)> {
+/// What `StateStore::scan` visits at `version`, in order: key, version written, value.
+pub fn scan<S: StateStore>(store: &S, version: Version) -> Vec<(KeyHash, Version, Vec<u8>)> {
     let mut visited = Vec::new();
-    store.scan(version, &mut |key, value| visited.push((*key, value.to_vec()))).unwrap();
+    store
+        .scan(version, &mut |key, written, value| visited.push((*key, written, value.to_vec())))
+        .unwrap();
     visited
 }
 

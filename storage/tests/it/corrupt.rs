@@ -70,7 +70,7 @@ fn undecodable_values_are_corrupt() {
     for bad in [&b""[..], b"\x07v", b"\x00v"] {
         put(state.store(), VALUES_CF, &values[0].0, bad);
         assert!(is_corrupt(state.get(b"k", 0)), "{bad:?}");
-        assert!(is_corrupt(state.store().scan(0, &mut |_, _| {})), "{bad:?}");
+        assert!(is_corrupt(state.store().scan(0, &mut |_, _, _| {})), "{bad:?}");
     }
     // A well-formed deletion reads as one.
     put(state.store(), VALUES_CF, &values[0].0, b"\x00");
