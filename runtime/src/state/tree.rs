@@ -307,29 +307,27 @@ fn update(
         Some((_, Node::Internal(children))) => {
             let mut groups = updates_by_nibble(updates, depth);
             with_buffer(|new| {
-                update_children(children, &mut groups, 0..16, depth, version, new);
+                update_children(children, &mut groups, 0, depth, version, new);
                 internal(new)
             })
         }
     }
 }
 
-/// Pushes to `new`, in nibble order, the children at the nibbles of `range` of an internal node
-/// at `depth` whose old children are `old`, after the updates in `groups` (one per nibble).
+/// Pushes to `new`, in nibble order, the children of an internal node at `depth` (whose old
+/// children are `old`) at the nibbles from `first` on, one per group of updates in `groups`.
 /// Children without updates are shared with the old node.
 fn update_children(
     old: &[Child],
-    groups: &mut [&mut [Update]; 16],
-    range: std::ops::Range<usize>,
+    groups: &mut [&mut [Update]],
+    first: usize,
     depth: usize,
     version: Version,
     new: &mut Vec<Child>,
 ) {
-    let start = range.start;
-    let mut old = old.iter().skip_while(|child| usize::from(child.nibble) < start).peekable();
-    for nibble in range {
+    let mut old = old.iter().skip_while(|child| usize::from(child.nibble) < first).peekable();
+    for (nibble, group) in (first..).zip(groups) {
         let previous = old.next_if(|child| usize::from(child.nibble) == nibble);
-        let group = &mut *groups[nibble];
         if group.is_empty() {
             new.extend(previous.cloned());
         } else {
@@ -372,22 +370,14 @@ impl Tree {
         match root {
             Some((_, Node::Internal(children))) if updates.len() >= PARALLEL_UPDATES => {
                 let mut groups = updates_by_nibble(updates, 0);
-                let (low_groups, high_groups) = groups.split_at_mut(8);
-                let mut low: [&mut [Update]; 16] = Default::default();
-                let mut high: [&mut [Update]; 16] = Default::default();
-                for (slot, group) in low.iter_mut().zip(low_groups) {
-                    *slot = std::mem::take(group);
-                }
-                for (slot, group) in high[8..].iter_mut().zip(high_groups) {
-                    *slot = std::mem::take(group);
-                }
+                let (low, high) = groups.split_at_mut(8);
                 let mut new = Vec::with_capacity(16);
                 let mut upper = Vec::with_capacity(8);
                 std::thread::scope(|scope| {
                     let other = scope.spawn(|| {
-                        update_children(children, &mut high, 8..16, 0, version, &mut upper);
+                        update_children(children, high, 8, 0, version, &mut upper);
                     });
-                    update_children(children, &mut low, 0..8, 0, version, &mut new);
+                    update_children(children, low, 0, 0, version, &mut new);
                     if let Err(panic) = other.join() {
                         std::panic::resume_unwind(panic);
                     }
