@@ -20,9 +20,11 @@ use altan_node::rpc::AltanApiClient;
 use altan_primitives::{Block, Hash, Header, Proposal, Vote, VoteKind, blake3};
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{StreamProtocol, Swarm, request_response};
+use libp2p::{Swarm, request_response};
 
-use crate::support::{Node, NodeConfig, Peer, RPC_TIMEOUT, TOKEN, key, now_ms, spec};
+use crate::support::{
+    Node, NodeConfig, Peer, RPC_TIMEOUT, TOKEN, key, now_ms, spec, sync_requester,
+};
 
 const CHAIN_ID: u64 = 7_201;
 /// The metric of refused peer messages.
@@ -102,30 +104,6 @@ async fn invalid(node: &Node) -> f64 {
 }
 
 type SyncSwarm = Swarm<request_response::Behaviour<SyncCodec>>;
-
-/// A bare swarm that speaks only the block sync protocol, with our own codec: unlike the
-/// network service, it sends whatever range it is given.
-fn sync_client(chain_id: u64) -> SyncSwarm {
-    let protocol = StreamProtocol::try_from_owned(format!("/altan/{chain_id}/sync/1")).unwrap();
-    libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::new(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
-                SyncCodec { max_response_bytes: 32 << 20 },
-                [(protocol, request_response::ProtocolSupport::Outbound)],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build()
-}
 
 async fn sync_request(swarm: &mut SyncSwarm, peer: PeerId, from: u64, to: u64) -> BlocksResponse {
     let id = swarm.behaviour_mut().send_request(&peer, BlocksRequest { from, to });
@@ -277,7 +255,11 @@ async fn a_hostile_peer_neither_stops_nor_bloats_the_node() {
     drop(peer);
 
     // (e) Block requests the node must refuse, and one it must serve, on one connection.
-    let mut client = sync_client(spec.chain_id);
+    let mut client = sync_requester(
+        spec.chain_id,
+        SyncCodec { max_response_bytes: 32 << 20 },
+        Duration::from_secs(10),
+    );
     client.dial(node.bootnode()).expect("dialing the node");
     let reversed = sync_request(&mut client, node.peer_id, 9, 8).await;
     assert_eq!(reversed, BlocksResponse::Refused(Refusal::InvalidRange));

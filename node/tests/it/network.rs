@@ -19,6 +19,8 @@ use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{StreamProtocol, request_response};
+
+use crate::support::sync_requester;
 use parity_scale_codec::Encode;
 use tokio::sync::mpsc;
 
@@ -451,23 +453,7 @@ async fn malformed_block_requests_are_dropped() {
     });
     let a_id = a_handle.local_peer_id();
 
-    let protocol = StreamProtocol::try_from_owned(format!("/altan/{CHAIN}/sync/1")).unwrap();
-    let mut raw = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::new(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::<RawCodec>::new(
-                [(protocol, request_response::ProtocolSupport::Outbound)],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
-            )
-        })
-        .unwrap()
-        .build();
+    let mut raw = sync_requester(CHAIN, RawCodec, Duration::from_secs(5));
     raw.dial(a_address).unwrap();
 
     let frame = |body: Vec<u8>| {

@@ -498,3 +498,33 @@ impl Drop for Peer {
         self.drain.abort();
     }
 }
+
+/// A bare libp2p swarm (TCP, noise, yamux) that speaks only the block sync protocol of
+/// `chain_id`, outbound, with `codec`: tests use it to send what the network service never would.
+pub fn sync_requester<C>(
+    chain_id: u64,
+    codec: C,
+    timeout: Duration,
+) -> libp2p::Swarm<libp2p::request_response::Behaviour<C>>
+where
+    C: libp2p::request_response::Codec<Protocol = libp2p::StreamProtocol> + Clone + Send + 'static,
+{
+    use libp2p::request_response::{Behaviour, Config, ProtocolSupport};
+    let protocol = format!("/altan/{chain_id}/sync/1");
+    let protocol = libp2p::StreamProtocol::try_from_owned(protocol).expect("a valid protocol name");
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::new(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .expect("the TCP transport")
+        .with_behaviour(|_| {
+            let config = Config::default().with_request_timeout(timeout);
+            Behaviour::with_codec(codec, [(protocol, ProtocolSupport::Outbound)], config)
+        })
+        .expect("the behaviour")
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
