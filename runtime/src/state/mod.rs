@@ -120,35 +120,47 @@ impl StateCommit {
 }
 
 /// Hashes writes into tree updates (on two threads for a large batch), both in key-hash order.
-fn hash_writes(changes: &StateChanges) -> (Writes, Vec<tree::Update>) {
-    let entries: Vec<(&Vec<u8>, &Option<Vec<u8>>)> = changes.iter().collect();
-    let hash = |part: &[(&Vec<u8>, &Option<Vec<u8>>)]| -> Vec<tree::Update> {
-        part.iter()
+/// The values move into the writes, so a block's values are not copied on their way to the
+/// store, and each thread frees the keys it hashed.
+fn hash_writes(changes: StateChanges) -> (Writes, Vec<tree::Update>) {
+    type Hashed = (Vec<tree::Update>, Vec<Option<Vec<u8>>>);
+    let hash = |part: Vec<(Vec<u8>, Option<Vec<u8>>)>| -> Hashed {
+        part.into_iter()
             .map(|(key, value)| {
-                tree::Update::new(KeyHash::of(key), value.as_deref().map(tree::value_hash))
+                let update =
+                    tree::Update::new(KeyHash::of(&key), value.as_deref().map(tree::value_hash));
+                (update, value)
             })
-            .collect()
+            .unzip()
     };
-    let hashed = if entries.len() >= 2_048 {
-        let (low, high) = entries.split_at(entries.len() / 2);
+    let mut entries: Vec<(Vec<u8>, Option<Vec<u8>>)> = changes.into_iter().collect();
+    let (updates, mut values) = if entries.len() >= 2_048 {
+        let high = entries.split_off(entries.len() / 2);
         std::thread::scope(|scope| {
             let other = scope.spawn(|| hash(high));
-            let mut first = hash(low);
+            let (mut updates, mut values) = hash(entries);
             match other.join() {
-                Ok(second) => first.extend(second),
+                Ok((more_updates, more_values)) => {
+                    updates.extend(more_updates);
+                    values.extend(more_values);
+                }
                 Err(panic) => std::panic::resume_unwind(panic),
             }
-            first
+            (updates, values)
         })
     } else {
-        hash(&entries)
+        hash(entries)
     };
-    // Sorting indices moves 8 bytes per swap instead of a whole update and value.
-    let mut order: Vec<usize> = (0..hashed.len()).collect();
-    order.sort_unstable_by_key(|&i| hashed[i].key);
-    let writes = order.iter().map(|&i| (hashed[i].key, entries[i].1.clone())).collect();
-    let updates = order.iter().map(|&i| hashed[i]).collect();
-    (writes, updates)
+    // Key hashes are uniform, so their first eight bytes almost always decide the order: the
+    // sort compares integers and reads whole keys only on a tie.
+    let mut order: Vec<(u64, usize)> =
+        updates.iter().enumerate().map(|(i, update)| (update.key.prefix(), i)).collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| updates[a.1].key.cmp(&updates[b.1].key))
+    });
+    let writes = order.iter().map(|&(_, i)| (updates[i].key, values[i].take())).collect();
+    let sorted = order.iter().map(|&(_, i)| updates[i]).collect();
+    (writes, sorted)
 }
 
 /// What a prune removed.
@@ -358,11 +370,11 @@ impl<S: StateStore> State<S> {
     }
 
     /// Computes the root of applying `changes` on top of the latest version as `version`.
-    /// Nothing is written until [`State::commit`].
+    /// Nothing is written until [`State::commit`]. The values move into the commit.
     pub fn prepare(
         &self,
         version: Version,
-        changes: &StateChanges,
+        changes: StateChanges,
     ) -> Result<StateCommit, StoreError> {
         let latest = self.store.latest_version()?;
         check_next_version(latest, version)?;
@@ -413,9 +425,10 @@ impl<S: StateStore> State<S> {
         Ok(())
     }
 
-    /// Prepares and commits `changes` as `version`, returning the new root.
+    /// Prepares and commits a copy of `changes` as `version`, returning the new root: for
+    /// set-up and tests, where the caller keeps the changes.
     pub fn apply(&self, version: Version, changes: &StateChanges) -> Result<Hash, StoreError> {
-        let commit = self.prepare(version, changes)?;
+        let commit = self.prepare(version, changes.clone())?;
         self.commit(&commit)?;
         Ok(commit.root)
     }

@@ -49,6 +49,13 @@ impl KeyHash {
         KeyHash(*blake3::hash(key).as_bytes())
     }
 
+    /// The first eight bytes as a big-endian integer: orders like the whole key unless equal.
+    pub fn prefix(&self) -> u64 {
+        let mut first = [0; 8];
+        first.copy_from_slice(&self.0[..8]);
+        u64::from_be_bytes(first)
+    }
+
     /// The nibble at `depth` (0 is the high half of the first byte).
     fn nibble(&self, depth: usize) -> usize {
         let byte = self.0[depth / 2];
@@ -580,6 +587,24 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        /// The integer prefix that sorts a batch orders key hashes as the whole hash does
+        /// whenever the prefixes differ (keys sharing their first bytes included).
+        #[test]
+        fn key_prefixes_order_like_whole_keys(
+            a in prop::array::uniform32(any::<u8>()),
+            b in prop::array::uniform32(any::<u8>()),
+            shared in 0usize..=8,
+        ) {
+            let mut b = b;
+            b[..shared].copy_from_slice(&a[..shared]);
+            let (a, b) = (KeyHash(a), KeyHash(b));
+            if a.prefix() != b.prefix() {
+                prop_assert_eq!(a.prefix().cmp(&b.prefix()), a.cmp(&b));
+            } else {
+                prop_assert_eq!(&a.0[..8], &b.0[..8]);
+            }
+        }
 
         /// Batches of inserts, overwrites and deletes against a BTreeMap: the incrementally
         /// updated tree always has the root of a tree built from scratch from the same contents,
