@@ -250,7 +250,7 @@ impl Chain {
             &config.data_dir.join("db"),
             &spec,
             |state| {
-                let commit = state.prepare(0, genesis_changes)?;
+                let commit = state.prepare(0, &genesis_changes)?;
                 let header = genesis_header(&spec, commit.root());
                 Ok((
                     Block {
@@ -709,7 +709,7 @@ impl Chain {
             }
         }
         let outcome = executor.finish().map_err(|e| ChainError::Block(e.to_string()))?;
-        let commit = self.store.state().prepare(height, outcome.changes)?;
+        let commit = self.store.state().prepare(height, &outcome.changes)?;
         let header = Header {
             chain_id: self.spec.chain_id,
             height,
@@ -836,7 +836,7 @@ impl Chain {
         let commit = self
             .store
             .state()
-            .prepare(height, outcome.changes)
+            .prepare(height, &outcome.changes)
             .map_err(|e| BlockRejection::Internal(e.into()))?;
         let header = &block.header;
         let mismatch = [

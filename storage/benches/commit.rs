@@ -106,7 +106,7 @@ fn compare_by_hand(state: &State<RocksStore>, raw: &Raw, rng: &mut Rng, next: &C
         let changes = random_block(rng);
         let version = next.get();
         let start = Instant::now();
-        let prepared = state.prepare(version, changes).unwrap();
+        let prepared = state.prepare(version, &changes).unwrap();
         let prepared_at = Instant::now();
         state.commit(&prepared).unwrap();
         let done = Instant::now();
@@ -156,7 +156,7 @@ fn commit(c: &mut Criterion) {
             || random_block(&mut rng),
             |changes| {
                 let version = next.get();
-                let commit = state.prepare(version, changes).unwrap();
+                let commit = state.prepare(version, &changes).unwrap();
                 state.commit(&commit).unwrap();
                 next.set(version + 1);
             },
@@ -174,14 +174,14 @@ fn commit(c: &mut Criterion) {
     group.bench_function("merklized_prepare_only", |b| {
         b.iter_batched(
             || random_block(&mut rng),
-            |changes| state.prepare(next.get(), changes).unwrap(),
+            |changes| state.prepare(next.get(), &changes).unwrap(),
             BatchSize::PerIteration,
         )
     });
     // The store's write of an already prepared block.
     group.bench_function("merklized_commit_only", |b| {
         b.iter_batched(
-            || state.prepare(next.get(), random_block(&mut rng)).unwrap(),
+            || state.prepare(next.get(), &random_block(&mut rng)).unwrap(),
             |commit| {
                 state.commit(&commit).unwrap();
                 next.set(commit.version() + 1);
@@ -225,7 +225,7 @@ fn state_root<S: StateStore>(
     group.bench_function(name, |b| {
         b.iter_batched(
             || account_block(&mut rng, accounts, 1),
-            |changes| state.prepare(1, changes).unwrap(),
+            |changes| state.prepare(1, &changes).unwrap(),
             BatchSize::PerIteration,
         )
     });
@@ -263,10 +263,7 @@ fn state_roots(c: &mut Criterion) {
     );
     let mut check = Rng(4);
     let block = account_block(&mut check, &mut accounts, 1);
-    assert_eq!(
-        rocks.prepare(1, block.clone()).unwrap().root(),
-        memory.prepare(1, block).unwrap().root()
-    );
+    assert_eq!(rocks.prepare(1, &block).unwrap().root(), memory.prepare(1, &block).unwrap().root());
     drop(memory);
     state_root(c, "rocksdb", &rocks, &mut accounts);
 }

@@ -74,7 +74,7 @@ fn commit_with_writes_the_callers_data_in_the_same_batch() {
         let state = State::open(Arc::clone(&store)).unwrap();
         for version in 0..3 {
             let changes = block(version, KEY_SPACE, 10);
-            let commit = state.prepare(version, changes.clone()).unwrap();
+            let commit = state.prepare(version, &changes).unwrap();
             assert_eq!(commit.root(), memory.apply(version, &changes).unwrap());
             state
                 .commit_using(&commit, |store, commit| {
@@ -86,7 +86,7 @@ fn commit_with_writes_the_callers_data_in_the_same_batch() {
         }
 
         // A commit out of order writes nothing, and never asks the caller for its data.
-        let stale = state.prepare(3, block(3, KEY_SPACE, 10)).unwrap();
+        let stale = state.prepare(3, &block(3, KEY_SPACE, 10)).unwrap();
         state.apply(3, &block(3, KEY_SPACE, 10)).unwrap();
         let called = Cell::new(false);
         let refused = state.commit_using(&stale, |store, commit| {
@@ -117,11 +117,11 @@ fn commits_out_of_order_are_refused_like_memory_store() {
     let dir = tempfile::tempdir().unwrap();
     let rocks = open_rocks(dir.path());
     let memory = memory();
-    let commit_of_0 = memory.prepare(0, block(0, KEY_SPACE, 5)).unwrap();
+    let commit_of_0 = memory.prepare(0, &block(0, KEY_SPACE, 5)).unwrap();
     // A version 1, prepared by a state that already has a version 0.
     let ahead = self::memory();
     ahead.apply(0, &block(0, KEY_SPACE, 5)).unwrap();
-    let commit_of_1 = ahead.prepare(1, block(1, KEY_SPACE, 5)).unwrap();
+    let commit_of_1 = ahead.prepare(1, &block(1, KEY_SPACE, 5)).unwrap();
 
     let rocks_error = rocks.commit(&commit_of_1).unwrap_err();
     let memory_error = memory.commit(&commit_of_1).unwrap_err();
