@@ -337,13 +337,6 @@ impl RocksStore {
                 "the writes of version {version} are not in strictly increasing key-hash order"
             )));
         }
-        if commit.replaced().len() != commit.writes().len() {
-            return Err(StoreError::Backend(format!(
-                "version {version} has {} writes but {} replaced versions",
-                commit.writes().len(),
-                commit.replaced().len()
-            )));
-        }
 
         let values_cf = self.cf(VALUES_CF)?;
         let stale_values_cf = self.cf(STALE_VALUES_CF)?;
@@ -354,21 +347,13 @@ impl RocksStore {
         let mut batch = WriteBatch::with_capacity_bytes(capacity);
         let mut encoded = Vec::new();
         let mut superseded = 0_usize;
-        for ((key_hash, value), replaced) in commit.writes().iter().zip(commit.replaced()) {
-            // As in `MemoryStore`.
-            if let Some(replaced) = *replaced {
-                batch.put_cf(stale_values_cf, stale_value_key(version, key_hash, replaced), []);
-                superseded = superseded.saturating_add(1);
+        for write in commit.stored_writes() {
+            for stale in write.stale() {
+                batch.put_cf(stale_values_cf, stale_value_key(version, write.key, stale), []);
             }
-            match (value, replaced) {
-                (Some(_), _) => {}
-                (None, None) => continue,
-                (None, Some(_)) => {
-                    batch.put_cf(stale_values_cf, stale_value_key(version, key_hash, version), []);
-                }
-            }
-            encode_value_into(value.as_deref(), &mut encoded);
-            batch.put_cf(values_cf, value_key(key_hash, version), &encoded);
+            superseded = superseded.saturating_add(usize::from(write.replaced.is_some()));
+            encode_value_into(write.value, &mut encoded);
+            batch.put_cf(values_cf, value_key(write.key, version), &encoded);
         }
 
         batch.put_cf(self.cf(ROOTS_CF)?, encode_version(version), commit.root().0);

@@ -101,20 +101,11 @@ impl StateStore for MemoryStore {
         let mut inner = self.write();
         check_next_version(inner.latest, commit.version())?;
         let version = commit.version();
-        for ((key, value), replaced) in commit.writes().iter().zip(commit.replaced()) {
-            if let Some(replaced) = replaced {
-                inner.stale_values.insert((version, *key, *replaced));
+        for write in commit.stored_writes() {
+            for stale in write.stale() {
+                inner.stale_values.insert((version, *write.key, stale));
             }
-            match (value, replaced) {
-                (Some(_), _) => {}
-                // Nothing to delete.
-                (None, None) => continue,
-                // The tombstone hides only the value it replaces, which is pruned with it.
-                (None, Some(_)) => {
-                    inner.stale_values.insert((version, *key, version));
-                }
-            }
-            inner.values.insert((*key, version), value.clone());
+            inner.values.insert((*write.key, version), write.value.map(<[u8]>::to_vec));
         }
         inner.roots.insert(commit.version(), commit.root());
         inner.latest = Some(commit.version());

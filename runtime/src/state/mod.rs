@@ -89,7 +89,10 @@ pub struct StateCommit {
     version: Version,
     root: Hash,
     writes: Writes,
-    /// For each write, the version of the value it replaces (see [`StateCommit::replaced`]).
+    /// For each write, in the same order, the version that wrote the value it replaces or
+    /// deletes, or `None` when the key has no value before this version (it never had one, or its
+    /// last write was a deletion). The tree knows this, so a store files superseded values for
+    /// pruning without reading anything.
     replaced: Vec<Option<Version>>,
     tree: Tree,
 }
@@ -110,12 +113,40 @@ impl StateCommit {
         &self.writes
     }
 
-    /// For each write, in the same order, the version that wrote the value it replaces or
-    /// deletes, or `None` when the key has no value before this version (it never had one, or its
-    /// last write was a deletion). The tree knows this, so a store files superseded values for
-    /// pruning without reading anything.
-    pub fn replaced(&self) -> &[Option<Version>] {
-        &self.replaced
+    /// The entries a store keeps for this version, in key-hash order: every write except the
+    /// deletion of a key that has no value (it would hide nothing), each with the versions of
+    /// the key's entries that become stale at this version (see [`StateStore::commit`]).
+    pub fn stored_writes(&self) -> impl Iterator<Item = StoredWrite<'_>> {
+        self.writes.iter().zip(&self.replaced).filter_map(|((key, value), replaced)| {
+            let tombstone = value.is_none().then_some(self.version);
+            (value.is_some() || replaced.is_some()).then_some(StoredWrite {
+                key,
+                value: value.as_deref(),
+                replaced: *replaced,
+                tombstone,
+            })
+        })
+    }
+}
+
+/// One entry a store keeps for a version ([`StateCommit::stored_writes`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StoredWrite<'a> {
+    /// The key hash written.
+    pub key: &'a KeyHash,
+    /// The new value, or `None` for a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// The version of the value this write replaces, if any: superseded at this version.
+    pub replaced: Option<Version>,
+    /// For a tombstone, its own version: it hides only the value it replaces, so it is
+    /// superseded (and pruned) with it.
+    tombstone: Option<Version>,
+}
+
+impl StoredWrite<'_> {
+    /// The versions of this key's entries that become stale at the commit's version.
+    pub fn stale(&self) -> impl Iterator<Item = Version> {
+        self.replaced.into_iter().chain(self.tombstone)
     }
 }
 
@@ -193,9 +224,10 @@ pub trait StateStore: Send + Sync + 'static {
 
     /// Writes a version atomically. It must be `latest_version() + 1`, or 0 on an empty store.
     ///
-    /// Each replaced value ([`StateCommit::replaced`]) is filed as superseded at this version,
-    /// and so is each deletion's own tombstone: once the values it hides are pruned, it hides
-    /// nothing. A deletion of a key without a value writes nothing.
+    /// It keeps the entries of [`StateCommit::stored_writes`]: each value written, and each
+    /// entry's stale versions filed as superseded at this version (the value a write replaces,
+    /// and a deletion's own tombstone: once the values it hides are pruned, it hides nothing).
+    /// A deletion of a key without a value writes nothing.
     fn commit(&self, commit: &StateCommit) -> Result<(), StoreError>;
 
     /// Deletes what only versions below `keep_from` need. Reads at versions `>= keep_from` are
