@@ -23,9 +23,9 @@
 //! when it last collected)` whenever its bond changes or it withdraws. A block's cost therefore
 //! depends on the number of validators it pays, never on the number of delegators.
 //!
-//! Transactions ([`StakingAction`](altan_primitives::StakingAction)) run in [`execute`]; the end
+//! Transactions ([`StakingAction`](altan_primitives::StakingAction)) run in `execute`; the end
 //! of every block (certificate and evidence checks, slashing, rewards, the next epoch's set) in
-//! [`finish_block`]. The rules, with the reasons for them, are in `docs/staking.md`.
+//! `finish_block`. The rules, with the reasons for them, are in `docs/staking.md`.
 
 mod block;
 pub(crate) mod math;
