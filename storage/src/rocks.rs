@@ -43,6 +43,8 @@ pub const FORMAT_VERSION: u64 = 2;
 const PRUNE_LOOKUP_CHUNK: usize = 4_096;
 /// Bits per key of the bloom filters.
 const BLOOM_BITS_PER_KEY: f64 = 10.0;
+/// Memtable size of the values column family.
+const VALUES_WRITE_BUFFER_BYTES: usize = 16 << 20;
 /// Read-ahead of the full scan that rebuilds the tree.
 const SCAN_READAHEAD_BYTES: usize = 4 << 20;
 /// Bytes a batch entry costs beside its key and value (tag, column family, lengths).
@@ -126,10 +128,16 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
         // on the key hash lets that seek skip the memtable and every file that does not hold the
         // key at all, which is what makes reads of absent keys cheap.
         options.set_prefix_extractor(SliceTransform::create_fixed_prefix(KEY_HASH_LEN));
-        // The memtable's filter takes 1% of the write buffer: about 5 Mbit for a 64 MiB
-        // memtable of some 300,000 entries, 15 bits each. At 10% a get of an absent key was no
-        // faster (0.6 us either way, 2.7 us without a filter), but every insert missed the
-        // cache: the commit of 10,000 keys took 1.5-2 ms longer (BENCHMARKS.md).
+        // Memtables of 16 MiB, not rocksdb's 64: a block's commit inserts its values into the
+        // memtable's skiplist, and inserts into a smaller one miss the cache less. The commit of
+        // 10,000 keys took 15-25 ms with 64 MiB and 9-15 ms with 16 MiB (8 MiB: no better);
+        // gets of absent keys went from 1.1 to 2.2 us on a 400,000-key state, as more of it
+        // sits in files than in the memtable (BENCHMARKS.md).
+        options.set_write_buffer_size(VALUES_WRITE_BUFFER_BYTES);
+        // The memtable's filter takes 1% of the write buffer: about 1.3 Mbit for some 100,000
+        // entries, 12 bits each. At 10% of a 64 MiB buffer a get of an absent key was no faster
+        // (0.6 us either way, 2.7 us without a filter), but every insert missed the cache: the
+        // commit of 10,000 keys took 1.5-2 ms longer (BENCHMARKS.md).
         options.set_memtable_prefix_bloom_ratio(0.01);
         table.set_whole_key_filtering(false);
     }
