@@ -150,19 +150,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The newest entry of `key_hash` at or below `max_version` (a deletion included), as its
-/// version and raw stored bytes, handed to `read`. `iterator` must read the values column family
-/// with `prefix_same_as_start`.
-fn newest_entry<T>(
+/// The value of `key_hash` as of `max_version`: its newest entry at or below that version, or
+/// `None` if that entry is a deletion or there is none. `iterator` must read the values column
+/// family with `prefix_same_as_start`.
+fn value_at(
     iterator: &mut DBRawIterator<'_>,
     key_hash: &KeyHash,
     max_version: Version,
-    read: impl FnOnce(Version, &[u8]) -> Result<T, StoreError>,
-) -> Result<Option<T>, StoreError> {
+) -> Result<Option<Vec<u8>>, StoreError> {
     iterator.seek_for_prev(value_key(key_hash, max_version));
     match iterator.item() {
         Some((key, value)) => match value_key_version(key, key_hash)? {
-            Some(version) if version <= max_version => read(version, value).map(Some),
+            Some(version) if version <= max_version => Ok(decode_value(value)?.map(<[u8]>::to_vec)),
             Some(version) => Err(StoreError::Corrupt(format!(
                 "seek below version {max_version} found version {version}"
             ))),
@@ -501,11 +500,7 @@ impl StateStore for RocksStore {
     }
 
     fn get(&self, key: &KeyHash, version: Version) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut iterator = self.value_iterator()?;
-        let value = newest_entry(&mut iterator, key, version, |_, bytes| {
-            Ok(decode_value(bytes)?.map(<[u8]>::to_vec))
-        })?;
-        Ok(value.flatten())
+        value_at(&mut self.value_iterator()?, key, version)
     }
 
     /// One forward pass over the values in key-hash order. Each key's entries come oldest
