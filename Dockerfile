@@ -43,7 +43,7 @@ USER altan
 
 FROM ${RUST_IMAGE} AS build
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++ libclang-dev \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++ make libclang-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

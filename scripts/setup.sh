@@ -5,9 +5,9 @@ set -euo pipefail
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# Debian packages: a C++ compiler for rocksdb's bundled sources, libclang for its bindings,
-# binaryen for wasm-opt (contract builds).
-packages=(g++ libclang-dev binaryen)
+# Debian packages: a C++ compiler for rocksdb's bundled sources, make for jemalloc's (the node's
+# allocator), libclang for rocksdb's bindings, binaryen for wasm-opt (contract builds).
+packages=(g++ make libclang-dev binaryen)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

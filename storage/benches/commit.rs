@@ -11,6 +11,8 @@
 //! - `state_root_10k_accounts`: `State::prepare` alone (the root computation, nothing written)
 //!   for a block that updates 10,000 of 100,000 accounts, on `MemoryStore` and on `RocksStore`.
 //!
+//! Allocation runs through jemalloc, as in the `altan` binary.
+//!
 //! Run: `cargo bench -p altan-storage --bench commit -- --warm-up-time 1 --measurement-time 5`
 #![allow(clippy::arithmetic_side_effects, clippy::print_stdout, missing_docs)]
 
@@ -26,6 +28,10 @@ use altan_storage::rocksdb::{DB, DBCompressionType, Options, WriteBatch, WriteOp
 use altan_storage::{RocksStore, StoreOptions};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use parity_scale_codec::Encode;
+
+/// The `altan` binary's allocator, so that the tree's copies cost here what they cost in the node.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const BLOCK_KEYS: usize = 10_000;
 const VALUE_BYTES: usize = 100;
