@@ -30,6 +30,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use parity_scale_codec::Encode;
 
 /// The `altan` binary's allocator, so that the tree's copies cost here what they cost in the node.
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
