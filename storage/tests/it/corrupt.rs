@@ -187,6 +187,25 @@ fn a_value_changed_on_disk_fails_the_root_check_at_open() {
     proof.verify(good, &k(0), value.as_deref()).unwrap();
 }
 
+/// The tree keeps no values' hashes, so a proof that ends at a leaf reads that leaf's value from
+/// the store: the key's own, or for an exclusion proof the key that owns the path. A store that
+/// lost that value gives a corrupt error, not a proof of something else.
+#[test]
+fn a_proof_whose_leaf_lost_its_value_in_the_store_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = open_rocks(dir.path());
+    // One key: the root is its leaf, so every other key's exclusion proof ends there.
+    let changes: StateChanges = [(b"k".to_vec(), Some(b"v".to_vec()))].into_iter().collect();
+    let root = state.apply(0, &changes).unwrap();
+    let (value, proof) = state.get_with_proof(b"other", 0).unwrap();
+    assert_eq!(value, None);
+    proof.verify(root, b"other", None).unwrap();
+
+    delete(state.store(), VALUES_CF, &value_key(b"k", 0));
+    assert!(is_corrupt(state.get_with_proof(b"other", 0)));
+    assert!(is_corrupt(state.get_with_proof(b"k", 0)));
+}
+
 #[test]
 fn a_malformed_stale_index_entry_fails_the_prune_without_deleting_anything() {
     let dir = tempfile::tempdir().unwrap();
