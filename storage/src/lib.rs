@@ -18,9 +18,9 @@
 //! reads nothing: the tree tells it which stored value each write replaces
 //! (`StateCommit::stored_writes`). It is one synced `WriteBatch` holding all of a version, so a
 //! crash leaves every version either complete or absent; [`RocksStore::commit_with`] lets the
-//! node put its blocks and receipts in the same batch. A read at a version is one backwards seek, which the prefix bloom filter on
-//! the values keeps cheap; `State::open` rebuilds the tree from one forward scan of the values
-//! and checks it against the stored root.
+//! node put its blocks and receipts in the same batch. A read at a version is one backwards
+//! seek, which the prefix bloom filter on the values keeps cheap; `State::open` rebuilds the tree
+//! from one forward scan of the values and checks it against the stored root.
 //!
 //! Bytes read from disk are never trusted to be well formed: anything that does not decode is a
 //! [`StoreError::Corrupt`], not a panic, and values that decode but were changed are caught by

@@ -384,15 +384,18 @@ impl<S: StateStore> State<S> {
         };
         // The tree keeps no values' hashes: the leaf that ends the path has its value read here
         // (the key's own, already read, or the key that owns its path, for an exclusion proof).
-        let proof = tree.prove(&key_hash, |leaf| match &value {
-            Some(value) if *leaf == key_hash => Ok(tree::value_hash(value)),
-            _ => self.store.get(leaf, version)?.map(|value| tree::value_hash(&value)).ok_or_else(
-                || {
-                    StoreError::Corrupt(format!(
-                        "a leaf of the tree of version {version} has no value in the store"
-                    ))
-                },
-            ),
+        let proof = tree.prove(&key_hash, |leaf| {
+            if *leaf == key_hash
+                && let Some(value) = &value
+            {
+                return Ok(tree::value_hash(value));
+            }
+            let stored = self.store.get(leaf, version)?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "a leaf of the tree of version {version} has no value in the store"
+                ))
+            })?;
+            Ok(tree::value_hash(&stored))
         })?;
         Ok((value, StateProof(proof)))
     }
