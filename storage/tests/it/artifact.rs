@@ -89,3 +89,37 @@ fn leftover_temporary_files_are_removed_at_open() {
     assert!(keep.exists());
     assert_eq!(store.load(&Hash([0xab; 32])).unwrap(), None);
 }
+
+/// The store keeps at most its limit of bytes, removing the least recently used files first,
+/// and counts the files it finds at open.
+#[test]
+fn the_store_is_bounded_and_evicts_the_least_recently_used() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each file is a 32-byte checksum and a 1,000-byte artifact: three fit in 3,200 bytes.
+    let store = DiskArtifactStore::open_with_limit(dir.path(), 3_200).unwrap();
+    let keys: Vec<Hash> = (1..=4).map(|i| Hash([i; 32])).collect();
+    for (i, key) in keys.iter().take(3).enumerate() {
+        store.save(key, &artifact(i as u8, 1_000)).unwrap();
+    }
+    assert_eq!(store.bytes(), 3 * 1_032);
+    // Using the first makes the second the least recently used; a fourth evicts it.
+    assert!(store.load(&keys[0]).unwrap().is_some());
+    store.save(&keys[3], &artifact(3, 1_000)).unwrap();
+    assert_eq!(store.load(&keys[1]).unwrap(), None, "the least recently used was evicted");
+    for key in [&keys[0], &keys[2], &keys[3]] {
+        assert!(store.load(key).unwrap().is_some());
+    }
+    assert_eq!(fs::read_dir(store.dir()).unwrap().count(), 3);
+    assert_eq!(store.bytes(), 3 * 1_032);
+    // Saving a key again replaces its file without needing room twice.
+    store.save(&keys[3], &artifact(7, 1_000)).unwrap();
+    assert_eq!(fs::read_dir(store.dir()).unwrap().count(), 3);
+    // An artifact larger than the whole store is refused, and nothing is evicted for it.
+    assert!(store.save(&Hash([9; 32]), &artifact(9, 4_000)).is_err());
+    assert_eq!(fs::read_dir(store.dir()).unwrap().count(), 3);
+    drop(store);
+    // Reopened with a smaller limit, the store evicts down to it.
+    let store = DiskArtifactStore::open_with_limit(dir.path(), 2_100).unwrap();
+    assert_eq!(fs::read_dir(store.dir()).unwrap().count(), 2);
+    assert_eq!(store.bytes(), 2 * 1_032);
+}
