@@ -58,6 +58,8 @@ pub fn dev_spec(genesis_time_ms: u64) -> ChainSpec {
             commission_bps: 1_000,
         }],
         staking: StakingParams::default(),
+        // Free transactions on a throwaway chain are a convenience, set explicitly.
+        min_gas_price: 0,
     }
 }
 

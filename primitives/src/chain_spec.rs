@@ -56,6 +56,11 @@ pub struct ChainSpec {
     /// The rules of native staking. A spec written before they existed gets the defaults.
     #[cfg_attr(feature = "serde", serde(default))]
     pub staking: StakingParams,
+    /// The lowest gas price a transaction may offer, in smallest units per gas. Admission and
+    /// block validity refuse a lower one, so that no transaction is free; a dev chain may set
+    /// it to 0. A spec written before it existed reads 0.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub min_gas_price: Balance,
 }
 
 /// The parameters of native staking: who may validate, how rewards are paid and how

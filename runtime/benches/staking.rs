@@ -57,6 +57,7 @@ fn setup(validators: u32, delegators: u32) -> (Runtime, State<MemoryStore>, Bloc
             max_validators: validators as u16,
             ..StakingParams::default()
         },
+        min_gas_price: 0,
     };
     let state = State::open(Arc::new(MemoryStore::new())).expect("state");
     state.apply(0, &Runtime::genesis(&spec).expect("genesis")).expect("genesis commits");

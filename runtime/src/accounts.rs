@@ -38,6 +38,16 @@ pub(crate) fn transfer(
     Ok(true)
 }
 
+/// Whether moving `value` from `from` to `to` would create `to`'s account.
+pub(crate) fn creates_account(
+    overlay: &mut Overlay,
+    from: &Address,
+    to: &Address,
+    value: Balance,
+) -> Result<bool, StoreError> {
+    Ok(value > 0 && from != to && overlay.get(&StateKey::account(to))?.is_none())
+}
+
 /// Adds `value` to `to`. Balances cannot overflow while the total supply fits a u128, which
 /// genesis checks, so an overflow means the state is corrupt.
 pub(crate) fn credit(

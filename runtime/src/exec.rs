@@ -14,7 +14,7 @@ use std::sync::Arc;
 use altan_primitives::{
     Action, Address, Balance, Block, Certificate, ChainId, ChainSpec, Event, Evidence,
     ExecutionStatus, FailureReason, Gas, Hash, Header, Height, Receipt, SignatureError,
-    SignedTransaction, StakingAction, merkle,
+    SignedTransaction, StakingAction, Transaction, merkle,
 };
 use parity_scale_codec::Encode;
 
@@ -138,6 +138,14 @@ pub enum InvalidTransaction {
         limit: Gas,
         /// What it costs before anything runs.
         intrinsic: Gas,
+    },
+    /// The gas price is below the chain's minimum.
+    #[error("gas price {found} is below the chain's minimum {min}")]
+    GasPriceTooLow {
+        /// The chain's minimum gas price.
+        min: Balance,
+        /// The transaction's.
+        found: Balance,
     },
     /// The gas limit exceeds what is left of the block's.
     #[error("gas limit {limit} exceeds the {left} left in the block")]
@@ -279,6 +287,8 @@ pub struct BlockOutcome {
     pub changes: StateChanges,
     /// One receipt per transaction, in order.
     pub receipts: Vec<Receipt>,
+    /// The sender of each transaction, in order (recovered once, while executing).
+    pub senders: Vec<Address>,
     /// Gas used by all transactions.
     pub gas_used: Gas,
     /// The Merkle root of the transaction ids.
@@ -310,12 +320,23 @@ pub fn block_record_key() -> Vec<u8> {
 pub struct Runtime {
     vm: Arc<Vm>,
     chain_id: ChainId,
+    min_gas_price: Balance,
 }
 
 impl Runtime {
-    /// A runtime for `chain_id`.
+    /// A runtime for `chain_id` that takes any gas price.
     pub fn new(chain_id: ChainId, config: VmConfig) -> Result<Runtime, wasmtime::Error> {
-        Ok(Runtime { vm: Arc::new(Vm::new(config)?), chain_id })
+        Ok(Runtime { vm: Arc::new(Vm::new(config)?), chain_id, min_gas_price: 0 })
+    }
+
+    /// A runtime for the chain of `spec`: its chain id and its minimum gas price.
+    pub fn for_spec(spec: &ChainSpec, config: VmConfig) -> Result<Runtime, wasmtime::Error> {
+        Ok(Runtime { min_gas_price: spec.min_gas_price, ..Runtime::new(spec.chain_id, config)? })
+    }
+
+    /// The lowest gas price a transaction may offer.
+    pub fn min_gas_price(&self) -> Balance {
+        self.min_gas_price
     }
 
     /// The VM.
@@ -374,6 +395,7 @@ impl Runtime {
             context,
             receipts: Vec::new(),
             transaction_ids: Vec::new(),
+            senders: Vec::new(),
             gas_used: 0,
             fees: 0,
         }
@@ -458,6 +480,14 @@ fn status_of(status: CallStatus) -> ExecutionStatus {
     }
 }
 
+/// What a sender must hold for a transaction to be valid: its maximum fee (gas limit x gas
+/// price) plus the native value it moves ([`Transaction::value`]: a transfer's, call's or
+/// deploy's value, a bond's amount). `None` if it overflows. The mempool admits by the same
+/// rule, so that nothing it admits is refused by a block for want of balance.
+pub fn upfront_cost(tx: &Transaction) -> Option<Balance> {
+    Balance::from(tx.gas_limit).checked_mul(tx.gas_price)?.checked_add(tx.value())
+}
+
 /// The gas a transaction costs before anything runs.
 pub fn intrinsic_gas(transaction: &SignedTransaction, encoded_size: usize) -> Gas {
     let base = gas::cost(gas::TX_BASE, gas::TX_BYTE, encoded_size);
@@ -477,6 +507,7 @@ pub struct BlockExecutor<'r> {
     context: BlockContext,
     receipts: Vec<Receipt>,
     transaction_ids: Vec<Hash>,
+    senders: Vec<Address>,
     gas_used: Gas,
     /// Fees of the transactions so far, paid out at [`BlockExecutor::finish`].
     fees: Balance,
@@ -529,6 +560,10 @@ impl BlockExecutor<'_> {
                 InvalidTransaction::GasLimitTooLow { limit: tx.gas_limit, intrinsic }.into()
             );
         }
+        let min = self.runtime.min_gas_price;
+        if tx.gas_price < min {
+            return Err(InvalidTransaction::GasPriceTooLow { min, found: tx.gas_price }.into());
+        }
         let left = self.context.gas_limit.saturating_sub(self.gas_used);
         if tx.gas_limit > left {
             return Err(InvalidTransaction::BlockGasExceeded { limit: tx.gas_limit, left }.into());
@@ -536,7 +571,7 @@ impl BlockExecutor<'_> {
         let max_fee = Balance::from(tx.gas_limit)
             .checked_mul(tx.gas_price)
             .ok_or(InvalidTransaction::Overflow)?;
-        let needed = max_fee.checked_add(tx.value()).ok_or(InvalidTransaction::Overflow)?;
+        let needed = upfront_cost(tx).ok_or(InvalidTransaction::Overflow)?;
 
         let overlay = &mut self.overlay;
         let mut account = accounts::load(overlay, &sender)?;
@@ -564,14 +599,18 @@ impl BlockExecutor<'_> {
         let budget = tx.gas_limit.saturating_sub(intrinsic);
         let (outcome, exec_gas, events, contract_address) = match &tx.action {
             Action::Transfer { to, value } => {
-                // The balance check above covers the value, so this cannot fail.
-                accounts::transfer(overlay, &sender, to, *value)?;
-                (
-                    CallOutcome { status: CallStatus::Success, output: Vec::new() },
-                    0,
-                    Vec::new(),
-                    None,
-                )
+                let cost = match accounts::creates_account(overlay, &sender, to, *value)? {
+                    true => gas::NEW_ACCOUNT,
+                    false => 0,
+                };
+                if budget < cost {
+                    (CallOutcome::failure(FailureReason::OutOfGas), budget, Vec::new(), None)
+                } else {
+                    // The balance check above covers the value, so this cannot fail.
+                    accounts::transfer(overlay, &sender, to, *value)?;
+                    let success = CallOutcome { status: CallStatus::Success, output: Vec::new() };
+                    (success, cost, Vec::new(), None)
+                }
             }
             Action::Call { contract, input, value } => {
                 let (contract, input, value) = (*contract, input.clone(), *value);
@@ -620,6 +659,7 @@ impl BlockExecutor<'_> {
         self.gas_used = self.gas_used.saturating_add(gas_used);
         let transaction_id = transaction.id();
         self.transaction_ids.push(transaction_id);
+        self.senders.push(sender);
         let index = self.receipts.len();
         self.receipts.push(Receipt {
             transaction_id,
@@ -669,6 +709,7 @@ impl BlockExecutor<'_> {
             transactions_root: merkle::root(&self.transaction_ids),
             receipts_root: Receipt::compute_root(&self.receipts),
             receipts: self.receipts,
+            senders: self.senders,
             gas_used: self.gas_used,
         })
     }

@@ -44,6 +44,9 @@ pub const EVENT_BYTE: Gas = 8;
 pub const CALL: Gas = 3_000;
 /// A native transfer from a contract, or a balance read.
 pub const TRANSFER: Gas = 1_000;
+/// A transfer that creates its recipient's account, on top of the transfer's own cost: the
+/// account stays in the state for good, so the transfer pays for it (as Ethereum's 25,000).
+pub const NEW_ACCOUNT: Gas = 25_000;
 /// Reading another account's balance.
 pub const BALANCE: Gas = 300;
 /// Hashing, plus [`HASH_BYTE`] per byte.

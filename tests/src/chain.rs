@@ -67,6 +67,7 @@ impl Chain {
                 .collect(),
             validators: Vec::new(),
             staking: StakingParams::default(),
+            min_gas_price: 0,
         };
         let state = State::open(Arc::new(MemoryStore::new())).expect("empty state opens");
         state.apply(0, &Runtime::genesis(&spec).expect("genesis")).expect("genesis commits");

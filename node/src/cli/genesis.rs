@@ -53,6 +53,10 @@ pub struct GenesisArgs {
     /// The most gas a block may use.
     #[arg(long, default_value_t = DEV_BLOCK_GAS_LIMIT)]
     pub block_gas_limit: Gas,
+    /// The lowest gas price a transaction may offer, in the smallest unit per gas. Above 0, no
+    /// transaction is free: an unfunded key cannot send one.
+    #[arg(long, default_value_t = 1)]
+    pub min_gas_price: Balance,
     /// The genesis block's timestamp in ms since the Unix epoch (default: now).
     #[arg(long)]
     pub genesis_time_ms: Option<u64>,
@@ -151,6 +155,7 @@ fn build_spec(args: &GenesisArgs, keys: &[SecretKey]) -> anyhow::Result<ChainSpe
         accounts,
         validators,
         staking: staking_params(args.epoch_length)?,
+        min_gas_price: args.min_gas_price,
     };
     Runtime::genesis(&spec).context("the runtime refuses this genesis")?;
     Ok(spec)
@@ -257,6 +262,7 @@ mod tests {
             epoch_length: 100,
             stake: DEV_STAKE,
             block_gas_limit: DEV_BLOCK_GAS_LIMIT,
+            min_gas_price: 1,
             genesis_time_ms: Some(1_700_000_000_000),
             no_dev_accounts: false,
             force: false,

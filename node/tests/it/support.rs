@@ -110,6 +110,7 @@ pub fn spec(
             })
             .collect(),
         staking: staking_params(),
+        min_gas_price: 0,
     };
     if let Err(error) = Runtime::genesis(&spec) {
         panic!("the test's chain spec is refused by the runtime: {error}");

@@ -687,6 +687,7 @@ fn chain_spec() {
             proposer_bonus_bps: 500,
             slash_fraction_bps: 1_000,
         },
+        min_gas_price: 7,
     };
     encoding(
         "chain spec",
@@ -698,13 +699,14 @@ fn chain_spec() {
             "642f0e3c3af545e7acbd38b07251b3990914f102eec7245d6b7d2ccb30380bfbe2a3648cd7a94265",
             "3f5aa340edcea1f2836866190a000000000000000000000000000000e803e8030000000000000000",
             "0000000000001500e803000000000000f40100000000000040420f00000000000000000000000000",
-            "f401e803"
+            "f401e803",
+            "07000000000000000000000000000000"
         ),
     );
     id(
         "chain spec hash",
         spec.hash(),
-        "0xbac7d6eeb81de5b3bd426da021b4b3cd1282610e5ad7325ef94d6e02831a5aea",
+        "0xd4e009c26a1bb1cac01f87fe06471366a06d27872a5e6b5ab9a7b9cac135dffe",
     );
 }
 

@@ -352,6 +352,12 @@ impl<S: StateStore> State<S> {
         self.trees.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The oldest version whose tree is kept in memory: proofs from it on are cheap, older ones
+    /// rebuild their tree from the store.
+    pub fn oldest_kept_tree(&self) -> Option<Version> {
+        self.trees().keys().next().copied()
+    }
+
     /// The root at `version`.
     pub fn root(&self, version: Version) -> Result<Hash, StoreError> {
         self.check_readable(version)?;

@@ -32,6 +32,8 @@ pub struct CacheStats {
 pub(crate) struct ModuleCache {
     entries: Mutex<LruCache<Hash, Arc<Contract>>>,
     artifacts: Option<Arc<dyn ArtifactStore>>,
+    /// Whether compiled modules are saved to `artifacts` (or only loaded from it).
+    save_artifacts: bool,
     fingerprint: Hash,
     memory_hits: AtomicU64,
     artifact_hits: AtomicU64,
@@ -45,12 +47,14 @@ const FLAG_REENTRANT: u8 = 2;
 impl ModuleCache {
     pub(crate) fn new(
         capacity: NonZeroUsize,
-        artifacts: Option<Arc<dyn ArtifactStore>>,
+        artifacts: Option<(Arc<dyn ArtifactStore>, bool)>,
         fingerprint: Hash,
     ) -> ModuleCache {
+        let save_artifacts = artifacts.as_ref().is_some_and(|(_, save)| *save);
         ModuleCache {
             entries: Mutex::new(LruCache::new(capacity)),
-            artifacts,
+            artifacts: artifacts.map(|(store, _)| store),
+            save_artifacts,
             fingerprint,
             memory_hits: AtomicU64::new(0),
             artifact_hits: AtomicU64::new(0),
@@ -134,7 +138,7 @@ impl ModuleCache {
             .instantiate_pre(&module)
             .map_err(|e| CodeError::Invalid(format!("imports do not match the host ABI: {e}")))?;
         self.compiled.fetch_add(1, Ordering::Relaxed);
-        if let Some(store) = &self.artifacts {
+        if let Some(store) = self.artifacts.as_ref().filter(|_| self.save_artifacts) {
             match module.serialize() {
                 Ok(serialized) => {
                     let mut flags = 0;

@@ -12,9 +12,10 @@ use crate::gas;
 /// ABI gets a new name, and the old one keeps working for contracts already deployed.
 pub const HOST_MODULE: &str = "altan_v1";
 
-/// How many contract instances may be alive at once across all executions in this process.
-/// Each transaction holds at most [`gas::MAX_INSTANCES`], so this allows that many transactions
-/// (blocks, queries, dry runs) to execute concurrently.
+/// How many contract instances may be alive at once across all executions of one [`super::Vm`]
+/// by default. Each transaction holds at most [`gas::MAX_INSTANCES`], so this allows 16
+/// transactions to execute concurrently. A node gives block execution a VM of its own, so work
+/// that anyone can ask for (queries, dry runs) never takes a block's instances.
 pub const POOL_INSTANCES: u32 = 1_024;
 
 /// Builds the engine.
@@ -27,7 +28,7 @@ pub const POOL_INSTANCES: u32 = 1_024;
 /// reaches the engine, so the engine settings below are a second line. Threads, typed function
 /// references, GC types and exceptions are not even compiled into this build of
 /// wasmtime (its `threads` and `gc` features are off).
-pub fn build_engine() -> Result<Engine, wasmtime::Error> {
+pub fn build_engine(instances: u32) -> Result<Engine, wasmtime::Error> {
     let mut config = Config::new();
     config
         .consume_fuel(true)
@@ -46,15 +47,15 @@ pub fn build_engine() -> Result<Engine, wasmtime::Error> {
         .max_wasm_stack(gas::MAX_WASM_STACK)
         // Traps are turned into receipt codes; nobody reads a backtrace, so do not pay for one.
         .wasm_backtrace_max_frames(None)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config()));
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(instances)));
     Engine::new(&config)
 }
 
-fn pooling_config() -> PoolingAllocationConfig {
+fn pooling_config(instances: u32) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();
-    pool.total_core_instances(POOL_INSTANCES)
-        .total_memories(POOL_INSTANCES)
-        .total_tables(POOL_INSTANCES)
+    pool.total_core_instances(instances)
+        .total_memories(instances)
+        .total_tables(instances)
         .max_memories_per_module(1)
         .max_tables_per_module(1)
         .max_memory_size(gas::MAX_MEMORY_BYTES)

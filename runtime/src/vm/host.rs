@@ -494,6 +494,10 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             let to = Address(read_array(&mut cx, addr_ptr)?);
             let value = read_balance(&mut cx, value_ptr)?;
             let from = frame(&cx)?.contract;
+            let creates = accounts::creates_account(&mut cx.data_mut().overlay, &from, &to, value);
+            if store_result(&mut cx, creates)? {
+                charge(&mut cx, gas::NEW_ACCOUNT)?;
+            }
             let moved = accounts::transfer(&mut cx.data_mut().overlay, &from, &to, value);
             Ok(if store_result(&mut cx, moved)? { 0 } else { 1 })
         },

@@ -28,6 +28,19 @@ pub struct VmConfig {
     pub cache_capacity: NonZeroUsize,
     /// Where compiled contracts persist across restarts, if anywhere.
     pub artifacts: Option<Arc<dyn ArtifactStore>>,
+    /// Whether contracts this VM compiles are saved to `artifacts`. Off for a VM that runs
+    /// free work: code that only a dry run deployed must not cost the node disk.
+    pub save_artifacts: bool,
+    /// Contract instances alive at once across all executions (the pooling allocator's slots).
+    /// One transaction holds at most [`crate::gas::MAX_INSTANCES`].
+    pub instances: u32,
+}
+
+impl VmConfig {
+    /// The instances `executions` concurrent transactions can hold at most.
+    pub fn instances_for(executions: usize) -> u32 {
+        u32::try_from(executions.saturating_mul(crate::gas::MAX_INSTANCES)).unwrap_or(u32::MAX)
+    }
 }
 
 impl Default for VmConfig {
@@ -35,6 +48,8 @@ impl Default for VmConfig {
         VmConfig {
             cache_capacity: NonZeroUsize::new(1_024).unwrap_or(NonZeroUsize::MIN),
             artifacts: None,
+            save_artifacts: true,
+            instances: POOL_INSTANCES,
         }
     }
 }
@@ -50,11 +65,12 @@ pub struct Vm {
 impl Vm {
     /// Builds the engine and the linker.
     pub fn new(config: VmConfig) -> Result<Vm, wasmtime::Error> {
-        let engine = engine::build_engine()?;
+        let engine = engine::build_engine(config.instances)?;
         let mut linker = Linker::new(&engine);
         host::define(&mut linker)?;
         let fingerprint = engine::fingerprint(&engine);
-        let cache = ModuleCache::new(config.cache_capacity, config.artifacts, fingerprint);
+        let artifacts = config.artifacts.map(|store| (store, config.save_artifacts));
+        let cache = ModuleCache::new(config.cache_capacity, artifacts, fingerprint);
         Ok(Vm { engine, linker, cache })
     }
 

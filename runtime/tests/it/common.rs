@@ -34,6 +34,7 @@ pub fn spec(accounts: usize) -> ChainSpec {
         // No validators and no block reward: the proposer earns exactly the fees, which the
         // execution tests check. Staking has its own chains in `staking.rs`.
         staking: StakingParams { block_reward: 0, ..StakingParams::default() },
+        min_gas_price: 0,
     }
 }
 

@@ -51,6 +51,40 @@ fn a_restarted_node_with_a_warm_artifact_cache_gives_the_same_results() {
 }
 
 #[test]
+fn a_vm_that_does_not_save_artifacts_loads_them_and_gives_the_same_results() {
+    let artifacts = Arc::new(MemoryArtifactStore::default());
+    let reading = VmConfig {
+        artifacts: Some(artifacts.clone()),
+        save_artifacts: false,
+        ..VmConfig::default()
+    };
+    // Compiling without saving leaves the store empty (a node's VM of free work).
+    let mut reader = Chain::with_store(Arc::new(MemoryStore::new()), reading.clone());
+    let (roots_a, receipts_a) = run(&mut reader);
+    assert_eq!(reader.runtime.vm().cache_stats().compiled, 2);
+    assert!(artifacts.is_empty(), "nothing was saved");
+
+    // Once the block VM saved them, the reading VM loads them instead of compiling.
+    let saving = VmConfig { artifacts: Some(artifacts.clone()), ..VmConfig::default() };
+    run(&mut Chain::with_store(Arc::new(MemoryStore::new()), saving));
+    assert_eq!(artifacts.len(), 2);
+    let mut reader = Chain::with_store(Arc::new(MemoryStore::new()), reading);
+    let (roots_b, receipts_b) = run(&mut reader);
+    assert_eq!((roots_a, receipts_a), (roots_b, receipts_b));
+    let stats = reader.runtime.vm().cache_stats();
+    assert_eq!((stats.compiled, stats.artifact_hits), (0, 2));
+}
+
+#[test]
+fn a_vm_with_a_small_instance_pool_runs_what_fits_it() {
+    // One transaction's worth of instances (a node's free VM with one thread) runs the blocks.
+    let config = VmConfig { instances: VmConfig::instances_for(1), ..VmConfig::default() };
+    let (roots_a, receipts_a) = run(&mut Chain::with_store(Arc::new(MemoryStore::new()), config));
+    let (roots_b, receipts_b) = run(&mut Chain::new());
+    assert_eq!((roots_a, receipts_a), (roots_b, receipts_b));
+}
+
+#[test]
 fn a_corrupt_artifact_is_recompiled_not_trusted() {
     use altan_runtime::vm::ArtifactStore;
     struct Corrupting(MemoryArtifactStore);

@@ -319,3 +319,63 @@ fn block_roots_commit_to_transactions_and_receipts() {
     assert_eq!(outcome.receipts_root, altan_primitives::Receipt::compute_root(&receipts));
     assert_eq!(outcome.gas_used, receipts.iter().map(|r| r.gas_used).sum::<u64>());
 }
+
+/// A transfer that creates its recipient's account pays [`gas::NEW_ACCOUNT`] for it; with too
+/// little gas it fails, creates nothing and still pays its fee.
+#[test]
+fn a_transfer_that_creates_an_account_pays_for_it() {
+    use altan_runtime::gas;
+    let mut chain = Chain::new();
+    let alice = key(0);
+    let fresh = Address([0x77; 20]);
+    let existing = key(1).address();
+    let to_existing = chain.run(&alice, Action::Transfer { to: existing, value: 5 }, 100_000);
+    let to_fresh = chain.run(&alice, Action::Transfer { to: fresh, value: 5 }, 100_000);
+    assert_eq!(to_fresh.status, ExecutionStatus::Success);
+    assert_eq!(to_fresh.gas_used, to_existing.gas_used + gas::NEW_ACCOUNT);
+    assert_eq!(chain.account(&fresh).balance, 5);
+    // Now it exists: the next transfer to it pays no more than to any other account.
+    let again = chain.run(&alice, Action::Transfer { to: fresh, value: 5 }, 100_000);
+    assert_eq!(again.gas_used, to_existing.gas_used);
+
+    let other = Address([0x78; 20]);
+    let tx = chain.tx(&alice, Action::Transfer { to: other, value: 5 }, 0);
+    let intrinsic = intrinsic_gas(&tx, tx.encoded_size());
+    let before = chain.account(&alice.address()).balance;
+    let short = chain.run(&alice, Action::Transfer { to: other, value: 5 }, intrinsic + 1);
+    assert_eq!(short.status, ExecutionStatus::Failure(FailureReason::OutOfGas));
+    assert_eq!(short.gas_used, intrinsic + 1);
+    assert_eq!(chain.account(&other).balance, 0, "no account was created");
+    let fee = u128::from(short.gas_used) * GAS_PRICE;
+    assert_eq!(chain.account(&alice.address()).balance, before - fee);
+}
+
+/// A runtime for a spec with a minimum gas price refuses a lower price in a block, and takes
+/// the minimum itself.
+#[test]
+fn a_gas_price_below_the_chains_minimum_is_invalid() {
+    use altan_runtime::exec::Runtime;
+    use altan_runtime::vm::VmConfig;
+    let mut chain = Chain::new();
+    let min = GAS_PRICE + 1;
+    let spec = altan_primitives::ChainSpec { min_gas_price: min, ..spec(4) };
+    chain.runtime = Runtime::for_spec(&spec, VmConfig::default()).unwrap();
+    assert_eq!(chain.runtime.min_gas_price(), min);
+    let alice = key(0);
+    let cheap = chain.tx(&alice, Action::Transfer { to: key(1).address(), value: 1 }, 100_000);
+    match chain.execute(vec![cheap]) {
+        Err(BlockError::InvalidTransaction { index: 0, reason }) => {
+            assert_eq!(reason, InvalidTransaction::GasPriceTooLow { min, found: GAS_PRICE })
+        }
+        other => panic!("a block with an underpriced transaction executed: {other:?}"),
+    }
+    let priced = Transaction {
+        chain_id: CHAIN_ID,
+        nonce: 0,
+        gas_limit: 100_000,
+        gas_price: min,
+        action: Action::Transfer { to: key(1).address(), value: 1 },
+    }
+    .sign(&alice);
+    assert_eq!(chain.execute(vec![priced]).unwrap()[0].status, ExecutionStatus::Success);
+}

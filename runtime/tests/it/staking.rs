@@ -70,6 +70,7 @@ fn spec(validators: &[(u8, Balance, u16)]) -> ChainSpec {
             })
             .collect(),
         staking: params(),
+        min_gas_price: 0,
     }
 }
 
