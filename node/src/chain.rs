@@ -11,27 +11,31 @@ use std::time::Instant;
 
 use altan_primitives::{
     Address, Block, Certificate, ChainSpec, CommitSignature, Evidence, EvidenceError, Gas, Hash,
-    Header, Height, Receipt, SecretKey, SignedTransaction, Transaction, ValidatorSet, merkle,
+    Header, Height, Receipt, SecretKey, SignedTransaction, ValidatorSet, merkle,
 };
-use altan_runtime::exec::{
-    BlockContext, InvalidTransaction, QueryOutcome, Runtime, TxError, intrinsic_gas,
-};
+use altan_runtime::exec::{BlockContext, InvalidTransaction, Runtime, TxError, intrinsic_gas};
 use altan_runtime::gas::MAX_TX_SIZE;
 use altan_runtime::state::{
     Account, StateCommit, StateConfig, StateKey, StateProof, StateRead, StoreError,
 };
-use altan_runtime::vm::{ExecutionError, VmConfig};
+use altan_runtime::vm::{ArtifactStore, ExecutionError, VmConfig};
 use altan_storage::{DiskArtifactStore, StoreOptions};
 use parity_scale_codec::{Decode, Encode};
 use rayon::prelude::*;
 use tokio::sync::{Notify, broadcast};
 use tracing::{debug, info, warn};
 
+use free::FreeExecution;
+
 use crate::mempool::{
     AccountView, Admitted, Mempool, MempoolConfig, MempoolError, PooledTransaction,
 };
 use crate::metrics::Metrics;
 use crate::store::{BlockCommit, BlockRef, ChainStore, ChainStoreError, EventLocation};
+
+mod free;
+
+pub use free::{FreeConfig, FreeError};
 
 const TARGET: &str = "altan::chain";
 
@@ -64,6 +68,8 @@ pub struct ChainConfig {
     pub mempool: MempoolConfig,
     /// rocksdb block cache bytes.
     pub cache_bytes: usize,
+    /// The limits of queries, dry runs and gas estimates.
+    pub free: FreeConfig,
 }
 
 /// Why a transaction was refused at submission. Nothing changed.
@@ -112,6 +118,16 @@ pub enum ChainError {
     /// A block this node built does not execute (its parent certificate or evidence).
     #[error("block: {0}")]
     Block(String),
+    /// A state proof was asked for a block older than those whose trees the node keeps.
+    #[error(
+        "state proofs are served from block {oldest} on (the newest blocks' trees); block {height} is older"
+    )]
+    ProofTooOld {
+        /// The block asked for.
+        height: Height,
+        /// The oldest block with a proof.
+        oldest: Height,
+    },
 }
 
 /// A committed block and what it produced, as announced to subscribers.
@@ -145,6 +161,8 @@ pub struct ExecutedBlock {
     pub hash: Hash,
     /// Its receipts.
     pub receipts: Vec<Receipt>,
+    /// The sender of each transaction.
+    pub senders: Vec<Address>,
     commit: StateCommit,
     /// Pool transactions found invalid while building, dropped from the pool at commit.
     rejected: Vec<Hash>,
@@ -180,13 +198,13 @@ pub enum BlockRejection {
     Internal(#[from] ChainError),
 }
 
-/// The outcome of a dry run or query.
-pub type DryRun = QueryOutcome;
-
 /// The node's core.
 pub struct Chain {
     spec: ChainSpec,
+    /// Executes blocks; nothing else runs on its VM.
     runtime: Runtime,
+    /// Executes queries and dry runs.
+    free: free::FreeExecution,
     store: ChainStore,
     mempool: Mutex<Mempool>,
     head: RwLock<Arc<Header>>,
@@ -236,9 +254,11 @@ impl Chain {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             ChainError::Spec(format!("creating {}: {e}", config.data_dir.display()))
         })?;
-        let artifacts = DiskArtifactStore::open(config.data_dir.join("artifacts"))?;
-        let vm = VmConfig { artifacts: Some(Arc::new(artifacts)), ..VmConfig::default() };
-        let runtime = Runtime::new(spec.chain_id, vm).map_err(|e| ChainError::Vm(e.to_string()))?;
+        let artifacts: Arc<dyn ArtifactStore> =
+            Arc::new(DiskArtifactStore::open(config.data_dir.join("artifacts"))?);
+        let vm = VmConfig { artifacts: Some(Arc::clone(&artifacts)), ..VmConfig::default() };
+        let runtime = Runtime::for_spec(&spec, vm).map_err(|e| ChainError::Vm(e.to_string()))?;
+        let free = FreeExecution::new(config.free, &spec, artifacts)?;
         let genesis_changes =
             Runtime::genesis(&spec).map_err(|e| ChainError::Spec(e.to_string()))?;
         let options = StoreOptions {
@@ -277,6 +297,7 @@ impl Chain {
             hash = %head.hash, "chain opened");
         Ok(Arc::new(Chain {
             runtime,
+            free,
             store,
             mempool: Mutex::new(Mempool::new(config.mempool)),
             head: RwLock::new(Arc::new(head_block.header)),
@@ -363,13 +384,20 @@ impl Chain {
         read_account(&*self.state_at(height)?, address)
     }
 
-    /// A raw state value with its proof against the root of `height`.
+    /// A raw state value with its proof against the root of `height`, for a height whose tree
+    /// is kept in memory (the newest [`StateConfig::tree_versions`] blocks). An older proof
+    /// would rebuild that height's whole tree, at a cost that grows with the state, for one
+    /// request: it is refused with [`ChainError::ProofTooOld`].
     pub fn proof_at(
         &self,
         key: &[u8],
         height: Height,
     ) -> Result<(Option<Vec<u8>>, StateProof, Hash), ChainError> {
         let state = self.store.state();
+        let oldest = state.oldest_kept_tree().unwrap_or(Height::MAX);
+        if height < oldest {
+            return Err(ChainError::ProofTooOld { height, oldest });
+        }
         let (value, proof) = state.get_with_proof(key, height)?;
         Ok((value, proof, state.root(height)?))
     }
@@ -411,6 +439,10 @@ impl Chain {
             return Err(
                 InvalidTransaction::GasLimitTooLow { limit: tx.gas_limit, intrinsic }.into()
             );
+        }
+        let min = self.spec.min_gas_price;
+        if tx.gas_price < min {
+            return Err(InvalidTransaction::GasPriceTooLow { min, found: tx.gas_price }.into());
         }
         if tx.gas_limit > self.spec.block_gas_limit {
             return Err(SubmitError::GasLimitAboveBlock {
@@ -534,7 +566,7 @@ impl Chain {
     }
 
     /// The context of the block after the head, as a dry run or query sees it.
-    fn next_context(&self, head: &Header, timestamp_ms: u64) -> BlockContext {
+    pub(crate) fn next_context(&self, head: &Header, timestamp_ms: u64) -> BlockContext {
         let mut context = BlockContext::new(
             self.spec.chain_id,
             head.height.saturating_add(1),
@@ -546,53 +578,10 @@ impl Chain {
         context
     }
 
-    /// Calls a contract read-only on the state of `height`.
-    pub fn query(
-        &self,
-        height: Height,
-        caller: Address,
-        contract: Address,
-        input: Vec<u8>,
-        gas_limit: Gas,
-    ) -> Result<QueryOutcome, ChainError> {
-        let header = self.header_at(height)?;
-        let context = BlockContext::new(
-            self.spec.chain_id,
-            header.height,
-            header.timestamp_ms,
-            header.proposer,
-            header.gas_limit,
-        );
-        let state = self.state_at(height)?;
-        Ok(self.runtime.query(state, context, caller, contract, input, gas_limit)?)
-    }
-
-    /// Executes `transaction` as if `sender` had signed it, on top of the head, and throws the
-    /// result away: gas used, return data and events. The rules apply as in a block (nonce,
-    /// balance for the fee); the signature is not checked.
-    pub fn dry_run(
-        &self,
-        sender: Address,
-        transaction: Transaction,
-        now_ms: u64,
-    ) -> Result<Result<Receipt, InvalidTransaction>, ChainError> {
-        let head = self.head();
-        let state = self.state_at(head.height)?;
-        let mut executor = self.runtime.begin_block(state, self.next_context(&head, now_ms));
-        let unsigned =
-            SignedTransaction { transaction, signature: altan_primitives::Signature([0; 65]) };
-        match executor.apply_recovered(&unsigned, sender) {
-            Ok(receipt) => Ok(Ok(receipt.clone())),
-            Err(TxError::Invalid(reason)) => Ok(Err(reason)),
-            Err(TxError::Fatal(error)) => Err(error.into()),
-        }
-    }
-
     /// The header of the block at `height`.
     pub fn header_at(&self, height: Height) -> Result<Header, ChainError> {
         self.store
-            .block_at(height)?
-            .map(|block| block.header)
+            .header_at(height)?
             .ok_or_else(|| ChainError::Corrupt(format!("no block at height {height}")))
     }
 
@@ -730,7 +719,14 @@ impl Chain {
         let hash = block.hash();
         debug!(target: TARGET, height, %hash, transactions = block.transactions.len(),
             ms = started.elapsed().as_millis() as u64, "block built");
-        Ok(ExecutedBlock { block, hash, receipts: outcome.receipts, commit, rejected })
+        Ok(ExecutedBlock {
+            block,
+            hash,
+            receipts: outcome.receipts,
+            senders: outcome.senders,
+            commit,
+            rejected,
+        })
     }
 
     /// The pieces of evidence held for inclusion that a block with `context` may carry: each
@@ -857,7 +853,14 @@ impl Chain {
         }
         let hash = block.hash();
         debug!(target: TARGET, height, %hash, ms = started.elapsed().as_millis() as u64, "block executed");
-        Ok(ExecutedBlock { block, hash, receipts: outcome.receipts, commit, rejected: Vec::new() })
+        Ok(ExecutedBlock {
+            block,
+            hash,
+            receipts: outcome.receipts,
+            senders: outcome.senders,
+            commit,
+            rejected: Vec::new(),
+        })
     }
 
     /// Imports a final block from a peer: its certificate must be for it and verify against the
@@ -926,6 +929,7 @@ impl Chain {
         self.store.commit_block(BlockCommit {
             block,
             receipts: &executed.receipts,
+            senders: &executed.senders,
             state: &executed.commit,
             certificate: certificate.as_ref(),
         })?;

@@ -61,8 +61,10 @@ pub async fn sign(
     let info = client.chain_info().await?;
     let account = client.account(key.address(), None).await?;
     let nonce = account.pending_nonce.unwrap_or(account.nonce);
+    // A price below the chain's minimum would be refused: offer at least the minimum.
+    let gas_price = gas.price.max(info.min_gas_price.0);
     let mut transaction =
-        Transaction { chain_id: info.chain_id, nonce, gas_limit: 0, gas_price: gas.price, action };
+        Transaction { chain_id: info.chain_id, nonce, gas_limit: 0, gas_price, action };
     transaction.gas_limit = match gas.limit {
         Some(limit) => limit,
         None => {

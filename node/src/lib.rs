@@ -41,3 +41,4 @@ pub mod producer;
 pub mod rpc;
 pub mod status;
 pub mod store;
+pub mod work;

@@ -18,7 +18,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use altan_primitives::{Action, Address, Balance, Gas, Hash, Nonce, SignedTransaction};
+use altan_primitives::{Address, Balance, Gas, Hash, Nonce, SignedTransaction};
 use parity_scale_codec::Encode;
 
 /// Limits of the pool.
@@ -30,11 +30,21 @@ pub struct MempoolConfig {
     pub max_bytes: usize,
     /// Transactions kept per sender; also how far past the account's nonce a nonce may be.
     pub max_per_sender: usize,
+    /// Transactions behind a nonce gap kept per sender.
+    pub max_gapped_per_sender: usize,
+    /// Transactions behind a nonce gap kept in all.
+    pub max_gapped: usize,
 }
 
 impl Default for MempoolConfig {
     fn default() -> Self {
-        MempoolConfig { max_transactions: 100_000, max_bytes: 256 << 20, max_per_sender: 4_096 }
+        MempoolConfig {
+            max_transactions: 100_000,
+            max_bytes: 256 << 20,
+            max_per_sender: 4_096,
+            max_gapped_per_sender: 16,
+            max_gapped: 5_000,
+        }
     }
 }
 
@@ -84,6 +94,21 @@ pub enum MempoolError {
         /// The limit.
         limit: usize,
     },
+    /// The transaction would wait behind a nonce gap, and the sender, or the pool, holds as many
+    /// of those as allowed.
+    #[error(
+        "nonce {nonce} waits behind a gap (the next nonce the sender lacks is {missing}), and {holder} holds {limit} such transactions, the most allowed"
+    )]
+    TooManyGapped {
+        /// The transaction's nonce.
+        nonce: Nonce,
+        /// The first nonce missing before it.
+        missing: Nonce,
+        /// "the sender" or "the pool".
+        holder: &'static str,
+        /// The limit reached.
+        limit: usize,
+    },
     /// The pool is full and nothing in it pays less.
     #[error("the pool is full and its cheapest transaction pays {cheapest}, not below {offered}")]
     PoolFull {
@@ -108,22 +133,15 @@ pub struct PooledTransaction {
     pub sender: Address,
     /// Its encoded size.
     pub size: usize,
-    /// Maximum fee plus value: what the sender must hold for it.
+    /// Maximum fee plus value (a bond's amount included): what the sender must hold for it, by
+    /// the rule blocks apply ([`altan_runtime::exec::upfront_cost`]).
     pub cost: Balance,
 }
 
 impl PooledTransaction {
     /// Wraps a transaction whose sender was recovered.
     pub fn new(transaction: SignedTransaction, sender: Address) -> Result<Self, MempoolError> {
-        let tx = &transaction.transaction;
-        let value = match &tx.action {
-            Action::Transfer { value, .. } => *value,
-            Action::Deploy { value, .. } | Action::Call { value, .. } => *value,
-            Action::Staking(_) => 0,
-        };
-        let cost = Balance::from(tx.gas_limit)
-            .checked_mul(tx.gas_price)
-            .and_then(|fee| fee.checked_add(value))
+        let cost = altan_runtime::exec::upfront_cost(&transaction.transaction)
             .ok_or(MempoolError::CostOverflow)?;
         Ok(PooledTransaction {
             id: transaction.id(),
@@ -173,9 +191,33 @@ pub struct Admitted {
 struct SenderQueue {
     account: AccountView,
     transactions: BTreeMap<Nonce, (u64, Arc<PooledTransaction>)>,
+    /// How many of `transactions` wait behind a nonce gap (as of `account`).
+    gapped: usize,
+}
+
+/// The first nonce from `from` on that `transactions` lacks.
+fn first_missing<V>(transactions: &BTreeMap<Nonce, V>, from: Nonce) -> Nonce {
+    let mut next = from;
+    for nonce in transactions.range(from..).map(|(n, _)| *n) {
+        if nonce != next {
+            break;
+        }
+        next = next.saturating_add(1);
+    }
+    next
 }
 
 impl SenderQueue {
+    /// The first nonce this sender lacks.
+    fn first_missing(&self) -> Nonce {
+        first_missing(&self.transactions, self.account.nonce)
+    }
+
+    /// Transactions behind the first gap.
+    fn count_gapped(&self) -> usize {
+        self.transactions.range(self.first_missing()..).count()
+    }
+
     fn total_cost(&self) -> Option<Balance> {
         self.transactions.values().try_fold(0, |sum: Balance, (_, tx)| sum.checked_add(tx.cost))
     }
@@ -190,6 +232,8 @@ pub struct Mempool {
     by_price: BTreeSet<(u128, u64, Address, Nonce)>,
     bytes: usize,
     arrivals: u64,
+    /// The sum of every sender's `gapped`.
+    gapped: usize,
 }
 
 impl Mempool {
@@ -202,6 +246,7 @@ impl Mempool {
             by_price: BTreeSet::new(),
             bytes: 0,
             arrivals: 0,
+            gapped: 0,
         }
     }
 
@@ -229,6 +274,23 @@ impl Mempool {
     /// Encoded bytes pending.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Transactions pending behind a nonce gap.
+    pub fn gapped(&self) -> usize {
+        self.gapped
+    }
+
+    /// Counts the sender's transactions behind a gap again after its queue or account changed,
+    /// and forgets a sender with nothing pending.
+    fn recount(&mut self, sender: &Address) {
+        let Some(queue) = self.senders.get_mut(sender) else { return };
+        let before = queue.gapped;
+        queue.gapped = queue.count_gapped();
+        self.gapped = self.gapped.saturating_sub(before).saturating_add(queue.gapped);
+        if queue.transactions.is_empty() {
+            self.senders.remove(sender);
+        }
     }
 
     /// A pending transaction by id.
@@ -280,6 +342,20 @@ impl Mempool {
         if replacing.is_none() && pending >= self.config.max_per_sender {
             return Err(MempoolError::SenderFull { limit: self.config.max_per_sender });
         }
+        let missing =
+            existing.map_or(account.nonce, |q| first_missing(&q.transactions, account.nonce));
+        let ready = nonce <= missing;
+        if !ready && replacing.is_none() {
+            let gapped = existing.map_or(0, |q| q.transactions.range(missing..).count());
+            let refuse =
+                |holder, limit| MempoolError::TooManyGapped { nonce, missing, holder, limit };
+            if gapped >= self.config.max_gapped_per_sender {
+                return Err(refuse("the sender", self.config.max_gapped_per_sender));
+            }
+            if self.gapped >= self.config.max_gapped {
+                return Err(refuse("the pool", self.config.max_gapped));
+            }
+        }
         let others = existing
             .map(|queue| {
                 queue
@@ -295,9 +371,9 @@ impl Mempool {
             return Err(MempoolError::InsufficientBalance { needed, available: account.balance });
         }
 
-        let mut admitted = Admitted::default();
+        let mut admitted = Admitted { ready, ..Admitted::default() };
         if replacing.is_none() {
-            admitted.evicted = self.make_room(&tx)?;
+            admitted.evicted = self.make_room(&tx, ready)?;
         }
         let sender = tx.sender;
         let id = tx.id;
@@ -305,10 +381,11 @@ impl Mempool {
         let price = tx.gas_price();
         let arrival = self.arrivals;
         self.arrivals = self.arrivals.saturating_add(1);
-        let queue = self
-            .senders
-            .entry(sender)
-            .or_insert_with(|| SenderQueue { account, transactions: BTreeMap::new() });
+        let queue = self.senders.entry(sender).or_insert_with(|| SenderQueue {
+            account,
+            transactions: BTreeMap::new(),
+            gapped: 0,
+        });
         queue.account = account;
         if let Some((old_arrival, old)) = queue.transactions.insert(nonce, (arrival, Arc::new(tx)))
         {
@@ -320,13 +397,19 @@ impl Mempool {
         self.ids.insert(id, (sender, nonce));
         self.by_price.insert((price, arrival, sender, nonce));
         self.bytes = self.bytes.saturating_add(size);
-        admitted.ready = (account.nonce..nonce).all(|n| queue.transactions.contains_key(&n));
+        self.recount(&sender);
         Ok(admitted)
     }
 
-    /// Evicts the cheapest transactions until `tx` fits, if each pays less than `tx`. Nothing is
-    /// evicted unless enough room can be made.
-    fn make_room(&mut self, tx: &PooledTransaction) -> Result<Vec<Hash>, MempoolError> {
+    /// Makes room for `tx` if the pool is full. A transaction behind a nonce gap never evicts
+    /// anything. A ready one evicts first what waits behind other senders' gaps (whatever it
+    /// pays: it cannot run), then the cheapest transactions, if each pays less than `tx`.
+    /// Nothing is evicted unless enough room can be made.
+    fn make_room(
+        &mut self,
+        tx: &PooledTransaction,
+        ready: bool,
+    ) -> Result<Vec<Hash>, MempoolError> {
         let config = self.config;
         let fits = |count: usize, bytes: usize| {
             count < config.max_transactions && bytes.saturating_add(tx.size) <= config.max_bytes
@@ -336,6 +419,24 @@ impl Mempool {
         // Victims by sender: the lowest nonce evicted (its later nonces go with it).
         let mut victims: HashMap<Address, Nonce> = HashMap::new();
         let (mut count, mut bytes) = (self.ids.len(), self.bytes);
+        if !fits(count, bytes) && !ready {
+            return Err(full);
+        }
+        for (sender, queue) in &self.senders {
+            if fits(count, bytes) {
+                break;
+            }
+            if queue.gapped == 0 || *sender == tx.sender {
+                continue;
+            }
+            let tail = queue.transactions.range(queue.first_missing()..);
+            let Some((first, _)) = tail.clone().next() else { continue };
+            for (_, (_, pending)) in tail {
+                count = count.saturating_sub(1);
+                bytes = bytes.saturating_sub(pending.size);
+            }
+            victims.insert(*sender, *first);
+        }
         let mut candidates = self.by_price.iter();
         while !fits(count, bytes) {
             let Some(&(price, _, sender, nonce)) = candidates.next() else {
@@ -371,7 +472,6 @@ impl Mempool {
     fn remove_from(&mut self, sender: &Address, nonce: Nonce) -> Vec<Hash> {
         let Some(queue) = self.senders.get_mut(sender) else { return Vec::new() };
         let removed = queue.transactions.split_off(&nonce);
-        let empty = queue.transactions.is_empty();
         let mut ids = Vec::with_capacity(removed.len());
         for (nonce, (arrival, tx)) in removed {
             self.ids.remove(&tx.id);
@@ -379,9 +479,7 @@ impl Mempool {
             self.bytes = self.bytes.saturating_sub(tx.size);
             ids.push(tx.id);
         }
-        if empty {
-            self.senders.remove(sender);
-        }
+        self.recount(sender);
         ids
     }
 
@@ -444,10 +542,9 @@ impl Mempool {
                     }
                 }
             }
-            if queue.transactions.is_empty() {
-                self.senders.remove(&sender);
-            } else if let Some(nonce) = cut {
-                dropped.extend(self.remove_from(&sender, nonce));
+            match cut {
+                Some(nonce) => dropped.extend(self.remove_from(&sender, nonce)),
+                None => self.recount(&sender),
             }
         }
         dropped
@@ -475,172 +572,13 @@ impl Mempool {
         for queue in self.senders.values() {
             assert!(!queue.transactions.is_empty());
             assert!(queue.total_cost().is_some_and(|c| c <= queue.account.balance));
+            assert_eq!(queue.gapped, queue.count_gapped());
+            assert!(queue.gapped <= self.config.max_gapped_per_sender);
         }
+        assert_eq!(self.gapped, self.senders.values().map(|q| q.gapped).sum::<usize>());
+        assert!(self.gapped <= self.config.max_gapped);
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::arithmetic_side_effects)]
-mod tests {
-    use altan_primitives::{SecretKey, Transaction};
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn key(i: u8) -> SecretKey {
-        SecretKey::from_bytes(&[i.max(1); 32]).unwrap()
-    }
-
-    fn tx(sender: u8, nonce: Nonce, price: u128) -> PooledTransaction {
-        let key = key(sender);
-        let signed = Transaction {
-            chain_id: 1,
-            nonce,
-            gas_limit: 100,
-            gas_price: price,
-            action: Action::Transfer { to: Address::ZERO, value: 1 },
-        }
-        .sign(&key);
-        PooledTransaction::new(signed, key.address()).unwrap()
-    }
-
-    const RICH: AccountView = AccountView { nonce: 0, balance: 1_000_000_000 };
-
-    fn pool(max: usize) -> Mempool {
-        Mempool::new(MempoolConfig {
-            max_transactions: max,
-            max_bytes: 1 << 30,
-            max_per_sender: 16,
-        })
-    }
-
-    #[test]
-    fn gaps_wait_and_ready_keeps_nonce_order() {
-        let mut pool = pool(100);
-        assert!(!pool.insert(tx(1, 2, 5), RICH).unwrap().ready);
-        assert!(pool.ready(10).is_empty(), "nonce 2 waits for 0 and 1");
-        assert!(pool.insert(tx(1, 0, 1), RICH).unwrap().ready);
-        assert_eq!(pool.ready(10).len(), 1);
-        assert!(pool.insert(tx(1, 1, 9), RICH).unwrap().ready);
-        let nonces: Vec<Nonce> = pool.ready(10).iter().map(|t| t.nonce()).collect();
-        assert_eq!(nonces, vec![0, 1, 2]);
-        pool.check_invariants();
-    }
-
-    #[test]
-    fn ready_orders_senders_by_price() {
-        let mut pool = pool(100);
-        pool.insert(tx(1, 0, 1), RICH).unwrap();
-        pool.insert(tx(2, 0, 7), RICH).unwrap();
-        pool.insert(tx(3, 0, 3), RICH).unwrap();
-        pool.insert(tx(2, 1, 2), RICH).unwrap();
-        let prices: Vec<u128> = pool.ready(10).iter().map(|t| t.gas_price()).collect();
-        assert_eq!(prices, vec![7, 3, 2, 1]);
-        assert_eq!(pool.ready(2).len(), 2);
-    }
-
-    #[test]
-    fn replacement_needs_a_higher_price() {
-        let mut pool = pool(100);
-        let first = tx(1, 0, 5);
-        let first_id = first.id;
-        pool.insert(first, RICH).unwrap();
-        assert_eq!(
-            pool.insert(tx(1, 0, 5), RICH).unwrap_err(),
-            MempoolError::AlreadyKnown(tx(1, 0, 5).id)
-        );
-        let mut same_price = tx(1, 0, 5);
-        same_price.id = Hash([9; 32]);
-        assert!(matches!(
-            pool.insert(same_price, RICH),
-            Err(MempoolError::ReplacementUnderpriced { .. })
-        ));
-        let admitted = pool.insert(tx(1, 0, 6), RICH).unwrap();
-        assert_eq!(admitted.replaced, Some(first_id));
-        assert_eq!(pool.len(), 1);
-        pool.check_invariants();
-    }
-
-    #[test]
-    fn stale_far_and_unaffordable_nonces_are_refused() {
-        let mut pool = pool(100);
-        let account = AccountView { nonce: 5, balance: 250 };
-        assert_eq!(
-            pool.insert(tx(1, 4, 1), account).unwrap_err(),
-            MempoolError::NonceTooLow { expected: 5, found: 4 }
-        );
-        assert_eq!(
-            pool.insert(tx(1, 21, 1), account).unwrap_err(),
-            MempoolError::NonceTooHigh { max: 20, found: 21 }
-        );
-        // Each costs 100 gas x 1 + 1 value = 101: two fit in 250, three do not.
-        pool.insert(tx(1, 5, 1), account).unwrap();
-        pool.insert(tx(1, 6, 1), account).unwrap();
-        assert_eq!(
-            pool.insert(tx(1, 7, 1), account).unwrap_err(),
-            MempoolError::InsufficientBalance { needed: 303, available: 250 }
-        );
-        assert_eq!(pool.len(), 2);
-    }
-
-    #[test]
-    fn a_full_pool_evicts_the_cheapest_with_its_successors() {
-        let mut pool = pool(3);
-        pool.insert(tx(1, 0, 1), RICH).unwrap();
-        pool.insert(tx(1, 1, 9), RICH).unwrap();
-        pool.insert(tx(2, 0, 5), RICH).unwrap();
-        assert!(matches!(pool.insert(tx(3, 0, 1), RICH), Err(MempoolError::PoolFull { .. })));
-        let admitted = pool.insert(tx(3, 0, 2), RICH).unwrap();
-        // Sender 1's nonce 0 was cheapest; its nonce 1 cannot run without it.
-        assert_eq!(admitted.evicted.len(), 2);
-        assert_eq!(pool.len(), 2);
-        pool.check_invariants();
-    }
-
-    #[test]
-    fn revalidation_drops_used_nonces_and_what_the_balance_no_longer_covers() {
-        let mut pool = pool(100);
-        for nonce in 0..4 {
-            pool.insert(tx(1, nonce, 1), RICH).unwrap();
-        }
-        let sender = key(1).address();
-        let dropped = pool.revalidate(|_| AccountView { nonce: 2, balance: 101 });
-        assert_eq!(dropped.len(), 3, "nonces 0 and 1 ran; nonce 3 no longer fits the balance");
-        assert_eq!(pool.ready(10).iter().map(|t| t.nonce()).collect::<Vec<_>>(), vec![2]);
-        assert_eq!(pool.next_nonce(&sender, AccountView { nonce: 2, balance: 101 }), 3);
-        pool.check_invariants();
-    }
-
-    proptest! {
-        #[test]
-        fn bookkeeping_holds_under_any_operations(
-            ops in proptest::collection::vec((0u8..4, 0u64..6, 1u128..5, any::<bool>()), 1..60)
-        ) {
-            let mut pool = pool(8);
-            let mut chain_nonce = [0u64; 4];
-            for (sender, nonce, price, settle) in ops {
-                let account = AccountView { nonce: chain_nonce[usize::from(sender)], balance: 400 };
-                let _ = pool.insert(tx(sender + 1, nonce, price), account);
-                pool.check_invariants();
-                if settle {
-                    // A block took each sender's first ready transaction.
-                    for ready in pool.ready(4) {
-                        let s = (0..4u8).find(|s| key(s + 1).address() == ready.sender).unwrap();
-                        chain_nonce[usize::from(s)] = chain_nonce[usize::from(s)].max(ready.nonce() + 1);
-                    }
-                    pool.revalidate(|a| {
-                        let s = (0..4u8).find(|s| key(s + 1).address() == *a).unwrap();
-                        AccountView { nonce: chain_nonce[usize::from(s)], balance: 400 }
-                    });
-                    pool.check_invariants();
-                }
-                let all_ready = pool.ready(100);
-                prop_assert_eq!(pool.has_ready(), !all_ready.is_empty());
-                for ready in all_ready {
-                    let s = (0..4u8).find(|s| key(s + 1).address() == ready.sender).unwrap();
-                    prop_assert!(ready.nonce() >= chain_nonce[usize::from(s)]);
-                }
-            }
-        }
-    }
-}
+mod tests;

@@ -25,7 +25,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use altan_primitives::{Address, Block, Certificate, ChainSpec, Hash, Height, Receipt};
+use altan_primitives::{Address, Block, Certificate, ChainSpec, Hash, Header, Height, Receipt};
 use altan_runtime::state::{State, StateCommit, StateConfig, StoreError};
 use altan_storage::{RocksStore, StoreOptions};
 use parity_scale_codec::{Decode, Encode};
@@ -39,8 +39,12 @@ const TX_INDEX_CF: &str = "tx_index";
 const EVENT_INDEX_CF: &str = "event_index";
 const CHAIN_META_CF: &str = "chain_meta";
 const CONSENSUS_WAL_CF: &str = "consensus_wal";
+/// Each block's transaction senders, by block hash: recovered once while executing, so that
+/// serving a block in full never recovers a signature. A node-local index, not a consensus
+/// object; a block committed before it existed has none, and its senders are recovered.
+const SENDERS_CF: &str = "senders";
 
-const CHAIN_COLUMN_FAMILIES: [&str; 8] = [
+const CHAIN_COLUMN_FAMILIES: [&str; 9] = [
     BLOCKS_CF,
     BLOCK_HASHES_CF,
     RECEIPTS_CF,
@@ -49,6 +53,7 @@ const CHAIN_COLUMN_FAMILIES: [&str; 8] = [
     EVENT_INDEX_CF,
     CHAIN_META_CF,
     CONSENSUS_WAL_CF,
+    SENDERS_CF,
 ];
 
 const META_SPEC: &[u8] = b"spec";
@@ -119,6 +124,8 @@ pub struct BlockCommit<'a> {
     pub block: &'a Block,
     /// Its receipts.
     pub receipts: &'a [Receipt],
+    /// The sender of each transaction, in order.
+    pub senders: &'a [Address],
     /// The state version its execution produced.
     pub state: &'a StateCommit,
     /// Its finality certificate, if it is final at commit.
@@ -176,7 +183,13 @@ impl ChainStore {
             None => {
                 let (block, commit) = genesis(&store.state)?;
                 store.write_block(
-                    BlockCommit { block: &block, receipts: &[], state: &commit, certificate: None },
+                    BlockCommit {
+                        block: &block,
+                        receipts: &[],
+                        senders: &[],
+                        state: &commit,
+                        certificate: None,
+                    },
                     Some(spec),
                 )?;
             }
@@ -238,6 +251,19 @@ impl ChainStore {
         self.get(BLOCKS_CF, hash.as_bytes())?.map(|bytes| decode(BLOCKS_CF, &bytes)).transpose()
     }
 
+    /// A block's header, without decoding its body: a block's encoding starts with its header's.
+    pub fn header(&self, hash: &Hash) -> Result<Option<Header>, ChainStoreError> {
+        self.get(BLOCKS_CF, hash.as_bytes())?.map(|bytes| decode(BLOCKS_CF, &bytes)).transpose()
+    }
+
+    /// The header of the block at `height`.
+    pub fn header_at(&self, height: Height) -> Result<Option<Header>, ChainStoreError> {
+        match self.block_hash(height)? {
+            Some(hash) => self.header(&hash),
+            None => Ok(None),
+        }
+    }
+
     /// A block by height.
     pub fn block_at(&self, height: Height) -> Result<Option<Block>, ChainStoreError> {
         match self.block_hash(height)? {
@@ -251,6 +277,12 @@ impl ChainStore {
         self.get(RECEIPTS_CF, block.as_bytes())?
             .map(|bytes| decode(RECEIPTS_CF, &bytes))
             .transpose()
+    }
+
+    /// The senders of a block's transactions, in order; `None` for a block committed before
+    /// the node kept them.
+    pub fn senders(&self, block: &Hash) -> Result<Option<Vec<Address>>, ChainStoreError> {
+        self.get(SENDERS_CF, block.as_bytes())?.map(|bytes| decode(SENDERS_CF, &bytes)).transpose()
     }
 
     /// The certificate that made the block at `height` final.
@@ -368,8 +400,19 @@ impl ChainStore {
             rocks.cf(EVENT_INDEX_CF)?,
             rocks.cf(CHAIN_META_CF)?,
             rocks.cf(CONSENSUS_WAL_CF)?,
+            rocks.cf(SENDERS_CF)?,
         ];
-        let [blocks, block_hashes, receipts, certificates, tx_index, event_index, meta, wal] = cfs;
+        let [
+            blocks,
+            block_hashes,
+            receipts,
+            certificates,
+            tx_index,
+            event_index,
+            meta,
+            wal,
+            senders,
+        ] = cfs;
         let block = commit.block;
         let hash = block.hash();
         let height = block.header.height;
@@ -378,6 +421,7 @@ impl ChainStore {
             batch.put_cf(blocks, hash.as_bytes(), block.encode());
             batch.put_cf(block_hashes, height_key(height), hash.encode());
             batch.put_cf(receipts, hash.as_bytes(), commit.receipts.encode());
+            batch.put_cf(senders, hash.as_bytes(), commit.senders.encode());
             for (index, transaction) in block.transactions.iter().enumerate() {
                 let index = u32::try_from(index).unwrap_or(u32::MAX);
                 batch.put_cf(tx_index, transaction.id().as_bytes(), (height, index).encode());

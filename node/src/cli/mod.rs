@@ -8,6 +8,7 @@ mod bench;
 mod commands;
 mod genesis;
 mod node;
+mod rpc_limits;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::client::DEFAULT_RPC;
+pub use rpc_limits::RpcLimits;
 
 /// Altan: a proof-of-stake chain with WebAssembly contracts.
 #[derive(Debug, Parser)]
@@ -74,6 +76,9 @@ pub struct NodeArgs {
     /// Transactions the mempool keeps.
     #[arg(long, default_value_t = 100_000)]
     pub mempool_size: usize,
+    /// RPC limits.
+    #[command(flatten)]
+    pub limits: RpcLimits,
 }
 
 /// Peer-to-peer and consensus options of `altan run`.

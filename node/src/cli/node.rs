@@ -20,7 +20,7 @@ use crate::mempool::MempoolConfig;
 use crate::metrics::{self, Metrics};
 use crate::network::{self, NetworkConfig, load_or_create_key};
 use crate::producer::{self, BlockTime, now_ms};
-use crate::rpc::{self, RpcConfig};
+use crate::rpc;
 
 const SPEC_FILE: &str = "spec.json";
 
@@ -60,7 +60,7 @@ async fn start(
         .with_context(|| format!("binding the metrics address {}", node.metrics_addr))?;
     let metrics_addr = listener.local_addr()?;
     tokio::spawn(metrics::serve(listener, Arc::clone(chain.metrics())));
-    let config = RpcConfig { address: node.rpc_addr, ..RpcConfig::default() };
+    let config = node.limits.config(node.rpc_addr);
     let (rpc, handle) = rpc::start(Arc::clone(chain), config)
         .await
         .with_context(|| format!("starting JSON-RPC on {}", node.rpc_addr))?;
@@ -88,6 +88,7 @@ fn chain_config(node: &NodeArgs, data_dir: &Path, sync_writes: bool) -> ChainCon
         sync_writes,
         mempool: MempoolConfig { max_transactions: node.mempool_size, ..MempoolConfig::default() },
         cache_bytes: 256 << 20,
+        free: node.limits.free(),
     }
 }
 

@@ -29,7 +29,7 @@ pub const TX_TOO_LARGE: i32 = 1006;
 pub const TX_BAD_GAS_LIMIT: i32 = 1007;
 /// A pending transaction with the same sender and nonce pays as much or more.
 pub const TX_UNDERPRICED: i32 = 1008;
-/// The mempool, or the sender's share of it, is full.
+/// The mempool, or the sender's share of it, is full (also of transactions behind a nonce gap).
 pub const TX_POOL_FULL: i32 = 1009;
 /// The transaction is already pending.
 pub const TX_ALREADY_KNOWN: i32 = 1010;
@@ -39,6 +39,8 @@ pub const TX_UNSUPPORTED: i32 = 1011;
 pub const TX_OVERFLOW: i32 = 1012;
 /// Too many transactions in one `tx_submitBatch`.
 pub const TX_BATCH_TOO_LARGE: i32 = 1013;
+/// The gas price is below the chain's minimum (`chain_info`'s `minGasPrice`).
+pub const TX_GAS_PRICE_TOO_LOW: i32 = 1014;
 
 /// The block asked for does not exist.
 pub const UNKNOWN_BLOCK: i32 = 2000;
@@ -53,6 +55,8 @@ pub const NO_INTERFACE: i32 = 2004;
 
 /// The chain keeps no validator set (or seed) for that epoch, or the range spans epochs.
 pub const NO_VALIDATOR_SET: i32 = 2005;
+/// A state proof was asked for a block older than the newest 64.
+pub const PROOF_TOO_OLD: i32 = 2006;
 
 /// The transaction would be refused by a block (see the message: nonce, balance, gas...).
 pub const EXECUTION_INVALID: i32 = 3000;
@@ -61,6 +65,10 @@ pub const EXECUTION_FAILED: i32 = 3001;
 
 /// The node failed (storage, execution infrastructure). Not the caller's fault.
 pub const INTERNAL: i32 = 9000;
+
+/// The pool that serves this kind of request is full, or the request waited too long for it:
+/// try again later. jsonrpsee's own code for a busy server.
+pub const BUSY: i32 = jsonrpsee::types::error::SERVER_IS_BUSY_CODE;
 
 /// An error object with `code` and `message`.
 pub fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
@@ -80,6 +88,7 @@ pub fn invalid_transaction_code(reason: &InvalidTransaction) -> i32 {
         }
         InvalidTransaction::TooLarge { .. } => TX_TOO_LARGE,
         InvalidTransaction::Unsupported(_) => TX_UNSUPPORTED,
+        InvalidTransaction::GasPriceTooLow { .. } => TX_GAS_PRICE_TOO_LOW,
         #[allow(unreachable_patterns)]
         _ => EXECUTION_INVALID,
     }
@@ -96,7 +105,9 @@ pub fn submit_code(error: &SubmitError) -> i32 {
             MempoolError::NonceTooHigh { .. } => TX_NONCE_TOO_HIGH,
             MempoolError::InsufficientBalance { .. } => TX_INSUFFICIENT_BALANCE,
             MempoolError::ReplacementUnderpriced { .. } => TX_UNDERPRICED,
-            MempoolError::SenderFull { .. } | MempoolError::PoolFull { .. } => TX_POOL_FULL,
+            MempoolError::SenderFull { .. }
+            | MempoolError::PoolFull { .. }
+            | MempoolError::TooManyGapped { .. } => TX_POOL_FULL,
             MempoolError::CostOverflow => TX_OVERFLOW,
         },
         SubmitError::Internal(_) => INTERNAL,
@@ -109,6 +120,19 @@ impl From<SubmitError> for ErrorObjectOwned {
     }
 }
 
+/// The error object of a query or dry run that was not answered.
+pub fn free_error(error: crate::chain::FreeError) -> ErrorObjectOwned {
+    match error {
+        crate::chain::FreeError::Busy(busy) => busy_error(&busy),
+        crate::chain::FreeError::Chain(error) => chain_error(error),
+    }
+}
+
+/// The error object of a refusal by a busy pool.
+pub fn busy_error(busy: &crate::work::Busy) -> ErrorObjectOwned {
+    self::error(BUSY, busy.to_string())
+}
+
 /// The error object of a node failure, with the state-pruned case told apart.
 pub fn chain_error(error: ChainError) -> ErrorObjectOwned {
     use altan_runtime::state::StoreError;
@@ -116,6 +140,7 @@ pub fn chain_error(error: ChainError) -> ErrorObjectOwned {
         ChainError::State(StoreError::VersionUnavailable { .. }) => {
             self::error(STATE_UNAVAILABLE, error.to_string())
         }
+        ChainError::ProofTooOld { .. } => self::error(PROOF_TOO_OLD, error.to_string()),
         _ => {
             tracing::warn!(target: "altan::rpc", %error, "internal error serving a request");
             self::error(INTERNAL, error.to_string())

@@ -5,7 +5,10 @@
 //! from [`openrpc::METHODS`], which a test keeps equal to the registered methods.
 
 pub mod error;
+pub mod listener;
 pub mod openrpc;
+pub mod params;
+mod reads;
 mod server;
 pub mod types;
 
@@ -50,8 +53,8 @@ pub trait AltanApi {
     async fn certificate(&self, height: u64) -> RpcResult<Option<HexBytes>>;
 
     /// Events by contract, topics and block range.
-    #[method(name = "chain_getEvents", blocking)]
-    fn events(&self, filter: EventFilter) -> RpcResult<Vec<EventJson>>;
+    #[method(name = "chain_getEvents")]
+    async fn events(&self, filter: EventFilter) -> RpcResult<Vec<EventJson>>;
 
     /// Submits a SCALE-encoded signed transaction; returns its id once admitted to the mempool.
     #[method(name = "tx_submit", blocking)]
@@ -70,20 +73,20 @@ pub trait AltanApi {
     async fn receipt(&self, id: Hash) -> RpcResult<Option<ReceiptJson>>;
 
     /// Executes a transaction on top of the head without keeping anything.
-    #[method(name = "tx_dryRun", blocking)]
-    fn dry_run(&self, request: DryRunRequest) -> RpcResult<OutcomeJson>;
+    #[method(name = "tx_dryRun")]
+    async fn dry_run(&self, request: DryRunRequest) -> RpcResult<OutcomeJson>;
 
     /// The gas a transaction would use on top of the head.
-    #[method(name = "tx_estimateGas", blocking)]
-    fn estimate_gas(&self, request: DryRunRequest) -> RpcResult<u64>;
+    #[method(name = "tx_estimateGas")]
+    async fn estimate_gas(&self, request: DryRunRequest) -> RpcResult<u64>;
 
     /// An account's balance and nonce.
     #[method(name = "state_getAccount")]
     async fn account(&self, address: Address, at: Option<BlockId>) -> RpcResult<AccountJson>;
 
     /// A contract storage value with its Merkle proof against the block's state root.
-    #[method(name = "state_getStorage", blocking)]
-    fn storage(
+    #[method(name = "state_getStorage")]
+    async fn storage(
         &self,
         contract: Address,
         key: HexBytes,
@@ -103,8 +106,8 @@ pub trait AltanApi {
     ) -> RpcResult<crate::interface::ContractInterface>;
 
     /// Calls a contract read-only.
-    #[method(name = "contract_query", blocking)]
-    fn query(&self, request: QueryRequest) -> RpcResult<OutcomeJson>;
+    #[method(name = "contract_query")]
+    async fn query(&self, request: QueryRequest) -> RpcResult<OutcomeJson>;
 
     /// The validator set of the epoch containing a block, with voting power.
     #[method(name = "staking_validators")]
@@ -112,8 +115,8 @@ pub trait AltanApi {
 
     /// The round-0 leaders of up to 1,000 heights from `from`, within one epoch whose set and
     /// seed the chain knows.
-    #[method(name = "staking_leaderSchedule", blocking)]
-    fn leader_schedule(&self, from: u64, count: u32) -> RpcResult<Vec<LeaderJson>>;
+    #[method(name = "staking_leaderSchedule")]
+    async fn leader_schedule(&self, from: u64, count: u32) -> RpcResult<Vec<LeaderJson>>;
 
     /// Whether the node serves, and its heights.
     #[method(name = "system_health")]

@@ -2,20 +2,26 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use altan_primitives::{Address, Block, Hash, Receipt, SignedTransaction, Transaction};
 use altan_runtime::gas::MAX_TX_SIZE;
-use altan_runtime::state::StateKey;
 use altan_runtime::vm::HOST_MODULE;
 use jsonrpsee::PendingSubscriptionSink;
+use jsonrpsee::core::middleware::RpcServiceBuilder;
 use jsonrpsee::core::{RpcResult, SubscriptionResult, async_trait, to_json_raw_value};
-use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::{
+    BatchRequestConfig, Methods, PingConfig, Server, ServerConfig, ServerConfigBuilder,
+    ServerHandle, stop_channel,
+};
 use jsonrpsee::types::ErrorObjectOwned;
 use parity_scale_codec::DecodeAll;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::info;
 
-use super::error::{self, chain_error};
+use super::error::{self, chain_error, free_error};
+use super::listener::{self, Limits};
+use super::params::StrictParams;
 use super::types::{
     AccountJson, Amount, BlockId, BlockJson, ChainInfo, ConsensusJson, DryRunRequest, EventFilter,
     EventJson, HeaderJson, HealthJson, HexBytes, LeaderJson, OutcomeJson, PeerJson, QueryRequest,
@@ -26,6 +32,7 @@ use super::{AltanApiServer, openrpc};
 use crate::chain::{Chain, CommittedBlock, MAX_SUBMIT_BATCH};
 use crate::interface::ContractInterface;
 use crate::producer::now_ms;
+use crate::work::{PoolConfig, WorkPool};
 
 const TARGET: &str = "altan::rpc";
 
@@ -38,8 +45,11 @@ pub struct RpcConfig {
     pub max_request_bytes: u32,
     /// Largest response body, in bytes.
     pub max_response_bytes: u32,
-    /// Connections served at once.
-    pub max_connections: u32,
+    /// Connections, requests and sessions at once, and the idle timeout.
+    pub limits: Limits,
+    /// How often a WebSocket is pinged; one that answers nothing for three times as long is
+    /// closed.
+    pub ws_ping_interval: Duration,
     /// Subscriptions per connection.
     pub max_subscriptions_per_connection: u32,
     /// Calls in one JSON-RPC batch.
@@ -48,6 +58,8 @@ pub struct RpcConfig {
     pub max_event_range: u64,
     /// Events one `chain_getEvents` returns at most.
     pub max_events: u32,
+    /// The pool of heavy reads (whole blocks, transactions, events, proofs, leader schedules).
+    pub reads: PoolConfig,
 }
 
 impl Default for RpcConfig {
@@ -56,25 +68,37 @@ impl Default for RpcConfig {
             address: SocketAddr::from(([127, 0, 0, 1], 9944)),
             max_request_bytes: 16 << 20,
             max_response_bytes: 16 << 20,
-            max_connections: 256,
+            limits: Limits {
+                max_connections: 1_024,
+                max_connections_per_ip: 256,
+                max_http_requests: 256,
+                max_ws_sessions: 256,
+                idle_timeout: Duration::from_secs(30),
+            },
+            ws_ping_interval: Duration::from_secs(30),
             max_subscriptions_per_connection: 64,
             max_batch_len: 256,
             max_event_range: 1_000,
             max_events: 1_000,
+            reads: PoolConfig { threads: 2, queue: 256, max_wait: Duration::from_secs(2) },
         }
     }
 }
 
 /// Heights one `staking_leaderSchedule` call covers at most.
-const MAX_SCHEDULE_HEIGHTS: u32 = 1_000;
+pub(super) const MAX_SCHEDULE_HEIGHTS: u32 = 1_000;
 
 /// Index entries one event query may read while matching topics.
-const MAX_EVENT_SCAN: usize = 20_000;
+pub(super) const MAX_EVENT_SCAN: usize = 20_000;
 
-/// The API's implementation over a [`Chain`].
+/// The API's implementation over a [`Chain`]. Cheap to clone, so that heavy reads can take
+/// it to a thread of the reads pool.
+#[derive(Clone)]
 pub struct RpcServer {
-    chain: Arc<Chain>,
-    config: RpcConfig,
+    pub(super) chain: Arc<Chain>,
+    pub(super) config: Arc<RpcConfig>,
+    /// Where reads that cost more than a lookup run: whole blocks, events, proofs.
+    reads: Arc<WorkPool>,
 }
 
 /// Starts the server; returns the address it listens on and its handle.
@@ -82,20 +106,47 @@ pub async fn start(
     chain: Arc<Chain>,
     config: RpcConfig,
 ) -> anyhow::Result<(SocketAddr, ServerHandle)> {
-    let server_config = ServerConfig::builder()
-        .max_request_body_size(config.max_request_bytes)
-        .max_response_body_size(config.max_response_bytes)
-        .max_connections(config.max_connections)
-        .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
-        .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_len))
-        .build();
-    let server = Server::builder().set_config(server_config).build(config.address).await?;
-    let address = server.local_addr()?;
-    let mut module = RpcServer { chain, config }.into_rpc();
+    let listener = tokio::net::TcpListener::bind(config.address).await?;
+    let address = listener.local_addr()?;
+    let reads = Arc::new(WorkPool::new("rpc-reads", config.reads)?);
+    let limits = config.limits;
+    let service_config = |kind: ServerConfigBuilder, max: u32| {
+        kind.max_request_body_size(config.max_request_bytes)
+            .max_response_body_size(config.max_response_bytes)
+            .max_connections(max)
+            .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
+            .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_len))
+            .enable_ws_ping(
+                PingConfig::new()
+                    .ping_interval(config.ws_ping_interval)
+                    .inactive_limit(config.ws_ping_interval.saturating_mul(3)),
+            )
+            .build()
+    };
+    // Two services, each with a limit of its own: HTTP requests and WebSocket sessions never
+    // take each other's places.
+    let http = Server::builder()
+        .set_config(service_config(ServerConfig::builder().http_only(), limits.max_http_requests))
+        .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(StrictParams::new))
+        .to_service_builder();
+    let ws = Server::builder()
+        .set_config(service_config(ServerConfig::builder().ws_only(), limits.max_ws_sessions))
+        .set_rpc_middleware(RpcServiceBuilder::new().layer_fn(StrictParams::new))
+        .to_service_builder();
+    let mut module = RpcServer { chain, config: Arc::new(config), reads }.into_rpc();
     module.register_method("rpc.discover", |_, _, _| openrpc::document())?;
     // The OpenRPC document and the reference list every method: refuse to start otherwise.
     openrpc::check_complete(module.method_names())?;
-    let handle = server.start(module);
+    let methods: Methods = module.into();
+    let (stop, handle) = stop_channel();
+    let make_stop = stop.clone();
+    let make = move || {
+        (
+            http.clone().build(methods.clone(), make_stop.clone()),
+            ws.clone().build(methods.clone(), make_stop.clone()),
+        )
+    };
+    tokio::spawn(listener::serve(listener, limits, make, stop));
     info!(target: TARGET, %address, "serving JSON-RPC over HTTP and WebSocket");
     Ok((address, handle))
 }
@@ -113,7 +164,19 @@ fn decode_transaction(bytes: &[u8]) -> Result<SignedTransaction, ErrorObjectOwne
 }
 
 impl RpcServer {
-    fn height_of(&self, at: Option<BlockId>) -> RpcResult<u64> {
+    /// Runs a heavy read on the reads pool, or refuses it as busy (-32009) if the pool is full:
+    /// such reads never run on the threads that serve other requests, and each call of a
+    /// batch takes a place of its own, so a batch is charged by its work, not as one request.
+    async fn on_reads<T, F>(&self, read: F) -> RpcResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&RpcServer) -> RpcResult<T> + Send + 'static,
+    {
+        let server = self.clone();
+        self.reads.run(move || read(&server)).await.map_err(|busy| error::busy_error(&busy))?
+    }
+
+    pub(super) fn height_of(&self, at: Option<BlockId>) -> RpcResult<u64> {
         match at.unwrap_or(BlockId::Latest) {
             BlockId::Latest => Ok(self.chain.head().height),
             BlockId::Final => Ok(self.chain.final_head().height),
@@ -136,7 +199,7 @@ impl RpcServer {
         }
     }
 
-    fn block_of(&self, at: BlockId) -> RpcResult<Option<Block>> {
+    pub(super) fn block_of(&self, at: BlockId) -> RpcResult<Option<Block>> {
         let block = match at {
             BlockId::Hash(hash) => self.chain.block(&hash),
             other => match self.height_of(Some(other)) {
@@ -147,11 +210,11 @@ impl RpcServer {
         block.map_err(chain_error)
     }
 
-    fn is_final(&self, height: u64) -> bool {
+    pub(super) fn is_final(&self, height: u64) -> bool {
         height <= self.chain.final_head().height
     }
 
-    fn receipts_at(&self, height: u64) -> RpcResult<Option<(Block, Vec<Receipt>)>> {
+    pub(super) fn receipts_at(&self, height: u64) -> RpcResult<Option<(Block, Vec<Receipt>)>> {
         let Some(block) = self.chain.block_at(height).map_err(chain_error)? else {
             return Ok(None);
         };
@@ -197,35 +260,12 @@ impl RpcServer {
         }
     }
 
-    fn run(&self, sender: Address, transaction: Transaction) -> RpcResult<Receipt> {
-        match self.chain.dry_run(sender, transaction, now_ms()).map_err(chain_error)? {
+    async fn run(&self, sender: Address, transaction: Transaction) -> RpcResult<Receipt> {
+        match self.chain.dry_run(sender, transaction, now_ms()).await.map_err(free_error)? {
             Ok(receipt) => Ok(receipt),
             Err(reason) => Err(error::error(error::EXECUTION_INVALID, reason.to_string())),
         }
     }
-}
-
-fn located_events(
-    block: &Block,
-    receipts: &[Receipt],
-    filter: &EventFilter,
-) -> impl Iterator<Item = EventJson> {
-    let height = block.header.height;
-    let mut out = Vec::new();
-    for (tx_index, receipt) in receipts.iter().enumerate() {
-        for (event_index, event) in receipt.events.iter().enumerate() {
-            if filter.matches(event) {
-                out.push(EventJson {
-                    block_height: Some(height),
-                    transaction_id: Some(receipt.transaction_id),
-                    transaction_index: Some(u32::try_from(tx_index).unwrap_or(u32::MAX)),
-                    event_index: Some(u32::try_from(event_index).unwrap_or(u32::MAX)),
-                    ..EventJson::bare(event)
-                });
-            }
-        }
-    }
-    out.into_iter()
 }
 
 #[async_trait]
@@ -240,6 +280,7 @@ impl AltanApiServer for RpcServer {
             spec_hash: spec.hash(),
             block_gas_limit: spec.block_gas_limit,
             epoch_length: spec.epoch_length,
+            min_gas_price: Amount(spec.min_gas_price),
         })
     }
 
@@ -254,14 +295,18 @@ impl AltanApiServer for RpcServer {
     }
 
     async fn block(&self, at: BlockId, full: Option<bool>) -> RpcResult<Option<BlockJson>> {
-        Ok(self.block_of(at)?.map(|block| {
-            let is_final = self.is_final(block.header.height);
-            BlockJson::new(&block, full.unwrap_or(false), is_final)
-        }))
+        self.on_reads(move |server| server.block_now(at, full.unwrap_or(false))).await
     }
 
     async fn header(&self, at: BlockId) -> RpcResult<Option<HeaderJson>> {
-        Ok(self.block_of(at)?.map(|block| HeaderJson::from(&block.header)))
+        let header = match at {
+            BlockId::Hash(hash) => self.chain.store().header(&hash),
+            other => match self.height_of(Some(other)) {
+                Ok(height) => self.chain.store().header_at(height),
+                Err(_) => return Ok(None),
+            },
+        };
+        Ok(header.map_err(|e| chain_error(e.into()))?.map(|header| HeaderJson::from(&header)))
     }
 
     async fn certificate(&self, height: u64) -> RpcResult<Option<HexBytes>> {
@@ -270,74 +315,8 @@ impl AltanApiServer for RpcServer {
         Ok(certificate.map(|c| HexBytes(parity_scale_codec::Encode::encode(&c))))
     }
 
-    fn events(&self, filter: EventFilter) -> RpcResult<Vec<EventJson>> {
-        let head = self.chain.head().height;
-        let to = filter.to_block.unwrap_or(head).min(head);
-        let limit = usize::try_from(
-            filter.limit.unwrap_or(self.config.max_events).min(self.config.max_events),
-        )
-        .unwrap_or(usize::MAX);
-        let mut events = Vec::new();
-        match filter.contract {
-            Some(contract) => {
-                let from = filter.from_block.unwrap_or(0);
-                let locations = self
-                    .chain
-                    .events_of(&contract, from, to, MAX_EVENT_SCAN)
-                    .map_err(chain_error)?;
-                // Locations come in chain order; read each block's receipts once.
-                let mut current: Option<(u64, Block, Vec<Receipt>)> = None;
-                for location in locations {
-                    if events.len() >= limit {
-                        break;
-                    }
-                    if current.as_ref().is_none_or(|(h, _, _)| *h != location.height) {
-                        current = self
-                            .receipts_at(location.height)?
-                            .map(|(block, receipts)| (location.height, block, receipts));
-                    }
-                    let Some((height, block, receipts)) = &current else { continue };
-                    let tx = usize::try_from(location.transaction_index).unwrap_or(usize::MAX);
-                    let index = usize::try_from(location.event_index).unwrap_or(usize::MAX);
-                    let Some(receipt) = receipts.get(tx) else { continue };
-                    let Some(event) = receipt.events.get(index) else { continue };
-                    if filter.matches(event) {
-                        debug_assert_eq!(*height, block.header.height);
-                        events.push(EventJson {
-                            block_height: Some(*height),
-                            transaction_id: Some(receipt.transaction_id),
-                            transaction_index: Some(location.transaction_index),
-                            event_index: Some(location.event_index),
-                            ..EventJson::bare(event)
-                        });
-                    }
-                }
-            }
-            None => {
-                let from = filter.from_block.unwrap_or(to);
-                // The range asked for is what is bounded, whether or not the chain reaches it.
-                let asked_to = filter.to_block.unwrap_or(head);
-                let span = asked_to.saturating_sub(from).saturating_add(1);
-                if from <= asked_to && span > self.config.max_event_range {
-                    return Err(error::error(
-                        error::RANGE_TOO_LARGE,
-                        format!(
-                            "blocks {from}..={asked_to} span {span} blocks; without a contract the most is {}",
-                            self.config.max_event_range
-                        ),
-                    ));
-                }
-                for height in from..=to {
-                    let Some((block, receipts)) = self.receipts_at(height)? else { continue };
-                    events.extend(located_events(&block, &receipts, &filter));
-                    if events.len() >= limit {
-                        events.truncate(limit);
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(events)
+    async fn events(&self, filter: EventFilter) -> RpcResult<Vec<EventJson>> {
+        self.on_reads(move |server| server.events_now(filter)).await
     }
 
     fn submit(&self, transaction: HexBytes) -> RpcResult<Hash> {
@@ -399,44 +378,43 @@ impl AltanApiServer for RpcServer {
     }
 
     async fn transaction(&self, id: Hash) -> RpcResult<Option<TransactionJson>> {
-        if let Some((block, index, transaction, _)) =
-            self.chain.transaction(&id).map_err(chain_error)?
-        {
-            let location = (block.header.height, block.hash(), index);
-            return Ok(Some(TransactionJson::new(&transaction, Some(location))));
+        if let Some(pending) = self.chain.pending_transaction(&id) {
+            return Ok(Some(TransactionJson::new(
+                &pending.transaction,
+                Some(pending.sender),
+                None,
+            )));
         }
-        Ok(self.chain.pending_transaction(&id).map(|p| TransactionJson::new(&p.transaction, None)))
+        self.on_reads(move |server| server.transaction_now(&id)).await
     }
 
     async fn receipt(&self, id: Hash) -> RpcResult<Option<ReceiptJson>> {
-        Ok(self.chain.transaction(&id).map_err(chain_error)?.map(|(block, index, _, receipt)| {
-            ReceiptJson::new(&receipt, block.header.height, block.hash(), index)
-        }))
+        self.on_reads(move |server| server.receipt_now(&id)).await
     }
 
-    fn dry_run(&self, request: DryRunRequest) -> RpcResult<OutcomeJson> {
+    async fn dry_run(&self, request: DryRunRequest) -> RpcResult<OutcomeJson> {
         let (sender, transaction) = self.dry_run_input(&request)?;
-        Ok(self.outcome(&self.run(sender, transaction)?))
+        Ok(self.outcome(&self.run(sender, transaction).await?))
     }
 
-    fn estimate_gas(&self, request: DryRunRequest) -> RpcResult<u64> {
+    async fn estimate_gas(&self, request: DryRunRequest) -> RpcResult<u64> {
         let (sender, mut transaction) = self.dry_run_input(&request)?;
-        // Run with as much gas as the block and the sender's balance allow, then report what was
-        // used.
-        let block_limit = self.chain.spec().block_gas_limit;
+        // Run with as much gas as the cap of free execution and the sender's balance allow,
+        // then report what was used.
+        let cap = self.chain.free_gas_cap();
         let balance =
             self.chain.account_at(&sender, self.chain.head().height).map_err(chain_error)?.balance;
         let affordable = match transaction.gas_price {
-            0 => block_limit,
+            0 => cap,
             price => {
                 let spendable = balance.saturating_sub(transaction.value());
                 u64::try_from(spendable.checked_div(price).unwrap_or(0))
                     .unwrap_or(u64::MAX)
-                    .min(block_limit)
+                    .min(cap)
             }
         };
         transaction.gas_limit = affordable;
-        let receipt = self.run(sender, transaction)?;
+        let receipt = self.run(sender, transaction).await?;
         let outcome = self.outcome(&receipt);
         if outcome.failure.is_some() || receipt.status != altan_primitives::ExecutionStatus::Success
         {
@@ -469,33 +447,13 @@ impl AltanApiServer for RpcServer {
         })
     }
 
-    fn storage(
+    async fn storage(
         &self,
         contract: Address,
         key: HexBytes,
         at: Option<BlockId>,
     ) -> RpcResult<StorageJson> {
-        if key.0.len() > altan_primitives::limits::MAX_STORAGE_KEY {
-            return Err(error::error(
-                jsonrpsee::types::error::INVALID_PARAMS_CODE,
-                format!(
-                    "storage keys are at most {} bytes",
-                    altan_primitives::limits::MAX_STORAGE_KEY
-                ),
-            ));
-        }
-        let height = self.height_of(at)?;
-        let state_key = StateKey::storage(&contract, &key.0);
-        let (value, proof, state_root) =
-            self.chain.proof_at(&state_key, height).map_err(chain_error)?;
-        Ok(StorageJson {
-            contract,
-            key,
-            value: value.map(HexBytes),
-            proof: HexBytes(proof.to_bytes()),
-            state_root,
-            block_height: height,
-        })
+        self.on_reads(move |server| server.storage_now(contract, key, at)).await
     }
 
     async fn code(&self, contract: Address, at: Option<BlockId>) -> RpcResult<Option<HexBytes>> {
@@ -520,7 +478,7 @@ impl AltanApiServer for RpcServer {
             .map_err(|e| error::error(error::NO_INTERFACE, e.to_string()))
     }
 
-    fn query(&self, request: QueryRequest) -> RpcResult<OutcomeJson> {
+    async fn query(&self, request: QueryRequest) -> RpcResult<OutcomeJson> {
         if request.input.0.len() > altan_primitives::limits::MAX_INPUT {
             return Err(error::error(
                 jsonrpsee::types::error::INVALID_PARAMS_CODE,
@@ -528,13 +486,14 @@ impl AltanApiServer for RpcServer {
             ));
         }
         let height = self.height_of(request.at)?;
-        let limit = self.chain.spec().block_gas_limit;
-        let gas = request.gas.unwrap_or(limit).min(limit);
+        let cap = self.chain.free_gas_cap();
+        let gas = request.gas.unwrap_or(cap).min(cap);
         let caller = request.from.unwrap_or(Address::ZERO);
         let outcome = self
             .chain
             .query(height, caller, request.contract, request.input.0, gas)
-            .map_err(chain_error)?;
+            .await
+            .map_err(free_error)?;
         let (status, failure) = status_json(&outcome.status);
         Ok(OutcomeJson {
             status,
@@ -571,38 +530,8 @@ impl AltanApiServer for RpcServer {
         })
     }
 
-    fn leader_schedule(&self, from: u64, count: u32) -> RpcResult<Vec<LeaderJson>> {
-        if count == 0 || count > MAX_SCHEDULE_HEIGHTS {
-            return Err(error::error(
-                jsonrpsee::types::error::INVALID_PARAMS_CODE,
-                format!("count is 1..={MAX_SCHEDULE_HEIGHTS}"),
-            ));
-        }
-        let head = self.chain.head().height;
-        let state = self.chain.state_at(head).map_err(chain_error)?;
-        let read = |e: altan_runtime::state::StoreError| chain_error(e.into());
-        let config = altan_runtime::staking::config(&*state).map_err(read)?;
-        let last = from.saturating_add(u64::from(count)).saturating_sub(1);
-        let epoch = config.epoch_of(from);
-        let no_set = |why: String| error::error(error::NO_VALIDATOR_SET, why);
-        if config.epoch_of(last) != epoch {
-            return Err(no_set(format!("heights {from}..={last} span more than epoch {epoch}")));
-        }
-        let set = altan_runtime::staking::validator_set(&*state, epoch)
-            .map_err(read)?
-            .ok_or_else(|| no_set(format!("the chain keeps no validator set for epoch {epoch}")))?;
-        let seed = self.chain.leader_seed_for(from).map_err(chain_error)?.ok_or_else(|| {
-            no_set(format!("the block that seeds epoch {epoch}'s leaders is not final yet"))
-        })?;
-        let schedule = altan_consensus::LeaderSchedule::new(&set, seed)
-            .map_err(|e| no_set(format!("epoch {epoch}'s set has no leader: {e}")))?;
-        let leaders = schedule.schedule(from..=last, 0).map_err(|e| {
-            error::error(jsonrpsee::types::error::INVALID_PARAMS_CODE, e.to_string())
-        })?;
-        Ok(leaders
-            .into_iter()
-            .map(|l| LeaderJson { height: l.height, index: l.index, address: l.address })
-            .collect())
+    async fn leader_schedule(&self, from: u64, count: u32) -> RpcResult<Vec<LeaderJson>> {
+        self.on_reads(move |server| server.leader_schedule_now(from, count)).await
     }
 
     async fn health(&self) -> RpcResult<HealthJson> {
@@ -661,7 +590,7 @@ impl AltanApiServer for RpcServer {
         filter: EventFilter,
     ) -> SubscriptionResult {
         forward(&self.chain, pending, move |block| {
-            located_events(&block.block, &block.receipts, &filter).collect()
+            super::reads::located_events(&block.block, &block.receipts, &filter).collect()
         })
         .await
     }

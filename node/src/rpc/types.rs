@@ -191,8 +191,9 @@ pub struct EvidenceJson {
 }
 
 impl BlockJson {
-    /// The JSON of `block`.
-    pub fn new(block: &Block, full: bool, is_final: bool) -> Self {
+    /// The JSON of `block`, with its transactions in full if `full`. Their senders come from
+    /// `senders` (kept with the block); a sender missing there is recovered from its signature.
+    pub fn new(block: &Block, senders: Option<&[Address]>, full: bool, is_final: bool) -> Self {
         let height = block.header.height;
         let hash = block.hash();
         BlockJson {
@@ -204,10 +205,9 @@ impl BlockJson {
                     .iter()
                     .enumerate()
                     .map(|(i, tx)| {
-                        TransactionJson::new(
-                            tx,
-                            Some((height, hash, u32::try_from(i).unwrap_or(u32::MAX))),
-                        )
+                        let from = senders.and_then(|s| s.get(i).copied());
+                        let location = (height, hash, u32::try_from(i).unwrap_or(u32::MAX));
+                        TransactionJson::new(tx, from, Some(location))
                     })
                     .collect()
             }),
@@ -340,12 +340,17 @@ pub struct TransactionJson {
 }
 
 impl TransactionJson {
-    /// The JSON of `transaction`, included at `location` (height, block hash, index) if given.
-    pub fn new(transaction: &SignedTransaction, location: Option<(u64, Hash, u32)>) -> Self {
+    /// The JSON of `transaction` sent by `from` (recovered from the signature if not given),
+    /// included at `location` (height, block hash, index) if given.
+    pub fn new(
+        transaction: &SignedTransaction,
+        from: Option<Address>,
+        location: Option<(u64, Hash, u32)>,
+    ) -> Self {
         let tx = &transaction.transaction;
         TransactionJson {
             id: transaction.id(),
-            from: transaction.recover_sender().ok(),
+            from: from.or_else(|| transaction.recover_sender().ok()),
             chain_id: tx.chain_id,
             nonce: tx.nonce,
             gas_limit: tx.gas_limit,
@@ -615,6 +620,9 @@ pub struct ChainInfo {
     pub block_gas_limit: u64,
     /// Blocks per epoch.
     pub epoch_length: u64,
+    /// The lowest gas price a transaction may offer (a decimal string).
+    #[serde(default)]
+    pub min_gas_price: Amount,
 }
 
 /// A validator of an epoch.

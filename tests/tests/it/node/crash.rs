@@ -98,6 +98,7 @@ async fn kill_9_under_load_loses_nothing_committed() {
         sync_writes: true,
         mempool: Default::default(),
         cache_bytes: 16 << 20,
+        free: Default::default(),
     };
     let chain = Chain::open(spec.clone(), &config, None, Default::default()).unwrap();
     let runtime = Runtime::new(spec.chain_id, VmConfig::default()).unwrap();

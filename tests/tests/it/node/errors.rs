@@ -154,3 +154,84 @@ async fn bad_inputs_get_documented_errors() {
     // The node still serves.
     assert!(rpc.health().await.unwrap().ok);
 }
+
+/// Parameters a method does not take are refused with -32602, alone and inside a batch (the
+/// other calls of the batch are answered), instead of being ignored.
+#[tokio::test]
+async fn parameters_a_method_does_not_take_are_refused() {
+    let (node, _dir) = start();
+    let answer =
+        post(&node.rpc, r#"{"jsonrpc":"2.0","id":1,"method":"chain_head","params":[1,2,3]}"#);
+    assert_eq!(
+        code_of(&answer),
+        i64::from(jsonrpsee::types::error::INVALID_PARAMS_CODE),
+        "{answer}"
+    );
+    let named =
+        r#"{"jsonrpc":"2.0","id":1,"method":"chain_getBlock","params":{"at":0,"fulll":true}}"#;
+    let answer = post(&node.rpc, named);
+    assert_eq!(
+        code_of(&answer),
+        i64::from(jsonrpsee::types::error::INVALID_PARAMS_CODE),
+        "{answer}"
+    );
+    let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"chain_head","params":[]},
+                    {"jsonrpc":"2.0","id":2,"method":"chain_head","params":[1]}]"#;
+    let answers = post(&node.rpc, batch);
+    let answers = answers.as_array().unwrap_or_else(|| panic!("a batch answer: {answers}"));
+    let by_id = |id: i64| answers.iter().find(|a| a["id"] == id).unwrap().clone();
+    assert!(by_id(1)["result"]["height"].is_u64(), "{answers:?}");
+    assert_eq!(code_of(&by_id(2)), i64::from(jsonrpsee::types::error::INVALID_PARAMS_CODE));
+    // The parameters a method takes still work, by position and by name.
+    let answer =
+        post(&node.rpc, r#"{"jsonrpc":"2.0","id":1,"method":"chain_getBlock","params":[0,true]}"#);
+    assert_eq!(answer["result"]["header"]["height"], 0, "{answer}");
+    let answer =
+        post(&node.rpc, r#"{"jsonrpc":"2.0","id":1,"method":"chain_getBlock","params":{"at":0}}"#);
+    assert_eq!(answer["result"]["header"]["height"], 0, "{answer}");
+}
+
+/// A bond of more than the sender holds is refused at admission (1005), by the balance rule
+/// blocks apply, instead of being admitted and then silently dropped from every block.
+#[tokio::test]
+async fn a_bond_above_the_balance_is_refused_at_admission() {
+    let (node, _dir) = start();
+    let rpc = client::http(&node.rpc).unwrap();
+    let key = dev_key(3);
+    let account = rpc.account(key.address(), None).await.unwrap();
+    let info = rpc.chain_info().await.unwrap();
+    let bond = Transaction {
+        chain_id: info.chain_id,
+        nonce: account.nonce,
+        gas_limit: 100_000,
+        gas_price: 1,
+        action: Action::Staking(altan_primitives::StakingAction::Bond {
+            validator: dev_key(0).address(),
+            amount: account.balance.0,
+        }),
+    }
+    .sign(&key);
+    let error = rpc.submit(HexBytes(bond.encode())).await.unwrap_err();
+    assert_eq!(call_code(error), TX_INSUFFICIENT_BALANCE);
+    assert_eq!(rpc.health().await.unwrap().mempool, 0, "nothing was admitted");
+}
+
+/// A state proof of a block older than the newest 64 would rebuild that block's whole tree for
+/// one free request: it is refused with 2006, while recent proofs are served.
+#[tokio::test]
+async fn state_proofs_of_old_blocks_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = altan_tests::node::DevNode::start(&dir.path().join("data"), &["--block-time", "10"]);
+    let rpc = client::http(&node.rpc).unwrap();
+    let key = HexBytes(vec![0]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while rpc.head().await.unwrap().height < 80 {
+        assert!(std::time::Instant::now() < deadline, "the dev chain did not reach block 80");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let recent = rpc.storage(Address::ZERO, key.clone(), None).await.unwrap();
+    assert!(!recent.proof.0.is_empty());
+    let old = Some(altan_node::rpc::types::BlockId::Number(1));
+    let error = rpc.storage(Address::ZERO, key, old).await.unwrap_err();
+    assert_eq!(call_code(error), PROOF_TOO_OLD);
+}

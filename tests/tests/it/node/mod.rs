@@ -1,5 +1,6 @@
 //! Against a real `altan dev` process, with rocksdb on disk, over real JSON-RPC.
 
+mod attack;
 mod contracts;
 mod crash;
 mod errors;
