@@ -26,6 +26,7 @@ use parity_scale_codec::Encode;
 use serde_json::json;
 
 use super::RpcArgs;
+use super::attack::{AttackArgs, Attacking};
 use crate::client;
 use crate::interface::{ContractInterface, encode_arguments};
 use crate::keys::{KeyStore, default_dir};
@@ -68,6 +69,9 @@ pub struct BenchArgs {
     /// Signatures recovered to measure L_sig.
     #[arg(long, default_value_t = 2_000)]
     pub lsig_samples: usize,
+    /// Attacks on free work to run while the load is measured.
+    #[command(flatten)]
+    pub attack: AttackArgs,
 }
 
 /// Signature recoveries per second on one core, times the machine's cores (at most 2, the
@@ -119,6 +123,24 @@ async fn submit_all(
         }
     }
     Ok(())
+}
+
+/// A committed block, asked again while the node is busy: an honest client retries a refusal.
+async fn block_with_retries(
+    rpc: &jsonrpsee::http_client::HttpClient,
+    height: u64,
+) -> anyhow::Result<Option<crate::rpc::types::BlockJson>> {
+    let mut tries = 0;
+    loop {
+        match rpc.block(BlockId::Number(height), Some(false)).await {
+            Ok(block) => return Ok(block),
+            Err(_) if tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 /// Runs the benchmark.
@@ -281,6 +303,10 @@ pub async fn run(args: BenchArgs, json_mode: bool) -> anyhow::Result<()> {
         })
     };
 
+    let attacking = match args.attack.attack.is_empty() {
+        true => None,
+        false => Some(Attacking::start(&args.attack, &args.rpc.rpc, &funder).await?),
+    };
     let started = Instant::now();
     let batch_starts: Arc<Mutex<Vec<Option<Instant>>>> =
         Arc::new(Mutex::new(vec![None; batches.len()]));
@@ -342,9 +368,7 @@ pub async fn run(args: BenchArgs, json_mode: bool) -> anyhow::Result<()> {
             .unwrap_or_default();
         for (height, at) in pending {
             seen_heights.insert(height);
-            let Some(block) = rpc.block(BlockId::Number(height), Some(false)).await? else {
-                continue;
-            };
+            let Some(block) = block_with_retries(&rpc, height).await? else { continue };
             for id in block.transaction_ids {
                 if let Some(&i) = index_of.get(&id) {
                     final_at[i] = Some(at);
@@ -357,6 +381,10 @@ pub async fn run(args: BenchArgs, json_mode: bool) -> anyhow::Result<()> {
     }
     progress.finish_and_clear();
     recorder.abort();
+    let attacks = match attacking {
+        Some(attacking) => attacking.stop().await,
+        None => Vec::new(),
+    };
 
     let starts = batch_starts.lock().map(|s| s.clone()).unwrap_or_default();
     let mut latencies = Vec::with_capacity(ids.len());
@@ -393,6 +421,12 @@ pub async fn run(args: BenchArgs, json_mode: bool) -> anyhow::Result<()> {
         "admissionOverLsig": admission / lsig,
         "transferGas": transfer_gas,
         "nodePeakRssMiB": rss,
+        "attacks": attacks.iter().map(|(attack, tally)| json!({
+            "attack": format!("{attack:?}"),
+            "served": tally.served,
+            "refused": tally.refused,
+            "failed": tally.failed,
+        })).collect::<Vec<_>>(),
     });
     if json_mode {
         println!("{report}");
@@ -408,6 +442,12 @@ pub async fn run(args: BenchArgs, json_mode: bool) -> anyhow::Result<()> {
         println!("L_sig            {lsig:.0}/s");
         if let Some(rss) = rss {
             println!("node peak RSS    {rss:.0} MiB");
+        }
+        for (attack, tally) in &attacks {
+            println!(
+                "attack {attack:?}: {} served, {} refused by a limit, {} failed",
+                tally.served, tally.refused, tally.failed
+            );
         }
     }
     if finalized < expected {

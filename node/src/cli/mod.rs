@@ -4,6 +4,7 @@
 //! scripts never parse prose. Commands that talk to a node take `--rpc` (default
 //! `http://127.0.0.1:9944`, or `$ALTAN_RPC`).
 
+mod attack;
 mod bench;
 mod commands;
 mod genesis;

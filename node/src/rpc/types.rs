@@ -572,7 +572,7 @@ pub struct DryRunRequest {
 }
 
 /// An event filter for `chain_getEvents`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventFilter {
     /// Only this contract's events (required unless the range is small; see the reference).
