@@ -15,7 +15,7 @@ use wasmtime::{Engine, Linker};
 pub use artifact::{ArtifactStore, MemoryArtifactStore};
 pub use cache::CacheStats;
 pub use engine::{HOST_MODULE, POOL_INSTANCES};
-pub use host::{ExecutionError, HOST_FUNCTIONS, contract_address};
+pub use host::{ExecutionError, HOST_FUNCTIONS, HOST_IMPORTS_WAT, contract_address};
 pub use validate::{CodeError, CodeInfo, REENTRANT_SECTION, validate};
 
 use cache::ModuleCache;

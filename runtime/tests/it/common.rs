@@ -8,7 +8,7 @@ use altan_primitives::{
 };
 use altan_runtime::exec::{BlockError, BlockOutcome, Runtime};
 use altan_runtime::state::{Account, MemoryStore, State, StateChanges, StateKey, StateStore};
-use altan_runtime::vm::VmConfig;
+use altan_runtime::vm::{HOST_IMPORTS_WAT, VmConfig};
 use parity_scale_codec::Decode;
 
 pub const CHAIN_ID: u64 = 7;
@@ -156,36 +156,10 @@ impl<S: StateStore> Chain<S> {
     }
 }
 
-/// The host imports every test module gets, so bodies can call any host function.
-const IMPORTS: &str = r#"
-  (import "altan_v1" "input_len" (func $input_len (result i32)))
-  (import "altan_v1" "input_read" (func $input_read (param i32)))
-  (import "altan_v1" "output" (func $output (param i32 i32)))
-  (import "altan_v1" "revert" (func $revert (param i32 i32)))
-  (import "altan_v1" "storage_read" (func $storage_read (param i32 i32 i32 i32) (result i32)))
-  (import "altan_v1" "storage_write" (func $storage_write (param i32 i32 i32 i32)))
-  (import "altan_v1" "storage_remove" (func $storage_remove (param i32 i32)))
-  (import "altan_v1" "caller" (func $caller (param i32)))
-  (import "altan_v1" "self_address" (func $self_address (param i32)))
-  (import "altan_v1" "value" (func $value (param i32)))
-  (import "altan_v1" "balance" (func $balance (param i32 i32)))
-  (import "altan_v1" "block_height" (func $block_height (result i64)))
-  (import "altan_v1" "block_time" (func $block_time (result i64)))
-  (import "altan_v1" "chain_id" (func $chain_id (result i64)))
-  (import "altan_v1" "emit_event" (func $emit_event (param i32 i32 i32 i32)))
-  (import "altan_v1" "call" (func $call (param i32 i32 i32 i32 i64) (result i32)))
-  (import "altan_v1" "return_data_len" (func $return_data_len (result i32)))
-  (import "altan_v1" "return_data_read" (func $return_data_read (param i32)))
-  (import "altan_v1" "transfer" (func $transfer (param i32 i32) (result i32)))
-  (import "altan_v1" "blake3" (func $blake3 (param i32 i32 i32)))
-  (import "altan_v1" "keccak256" (func $keccak256 (param i32 i32 i32)))
-  (import "altan_v1" "recover" (func $recover (param i32 i32 i32) (result i32)))
-  (import "altan_v1" "gas_left" (func $gas_left (result i64)))
-"#;
-
-/// A module with the host imports, one page of exported memory and `body`.
+/// A module with the host imports (so bodies can call any host function), one page of exported
+/// memory and `body`.
 pub fn module(body: &str) -> Vec<u8> {
-    wat(&format!("(module {IMPORTS} (memory (export \"memory\") 1) {body})"))
+    wat(&format!("(module {HOST_IMPORTS_WAT} (memory (export \"memory\") 1) {body})"))
 }
 
 pub fn wat(text: &str) -> Vec<u8> {
