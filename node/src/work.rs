@@ -159,7 +159,7 @@ fn niceness() -> i32 {
 /// Lowers the calling thread's scheduling priority by [`FREE_WORK_NICENESS`].
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-fn lower_priority() {
+pub(crate) fn lower_priority() {
     let nicer = niceness().saturating_add(FREE_WORK_NICENESS).min(MAX_NICENESS);
     // SAFETY: setpriority takes plain integers and touches no memory of ours.
     let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nicer) };
@@ -169,7 +169,7 @@ fn lower_priority() {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority() {}
+pub(crate) fn lower_priority() {}
 
 #[cfg(test)]
 mod tests {

@@ -5,12 +5,15 @@
 //! Each attacking client repeats its request as fast as it is answered and counts the answers:
 //! served, refused by a limit (busy -32009, a too-old proof 2006, an invalid dry run 3000, HTTP
 //! 429 or a closed connection), or failed otherwise. A failure is what a limit should have
-//! prevented.
+//! prevented. Attackers speak HTTP/1.1 and WebSocket over raw sockets, each from a loopback
+//! address of its own (127.0.1.x), on two low-priority threads: as attackers on other machines,
+//! they meet the node's per-address limits one by one and leave its CPU to it.
 
 // A load generator: its counters cannot overflow in any run that finishes.
 #![allow(clippy::arithmetic_side_effects)]
 
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,16 +22,17 @@ use std::time::Duration;
 use altan_primitives::{Action, Address, SecretKey, Transaction, blake3};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use jsonrpsee::core::ClientError;
 use parity_scale_codec::Encode;
-use serde_json::json;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::client;
 use crate::interface::{ContractInterface, encode_arguments};
 use crate::rpc::AltanApiClient;
 use crate::rpc::error::{BUSY, EXECUTION_INVALID, PROOF_TOO_OLD};
-use crate::rpc::types::{BlockId, DryRunRequest, EventFilter, HexBytes, QueryRequest};
+use crate::rpc::types::{DryRunRequest, HexBytes, QueryRequest};
 
 /// An attack on free work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
@@ -37,7 +41,7 @@ pub enum Attack {
     Queries,
     /// Dry runs deploying distinct 120 KiB contracts (each compiled) from unfunded addresses.
     DryRuns,
-    /// WebSocket sessions opened and held idle, eight per client.
+    /// WebSocket sessions opened and held silent (answering no ping), eight per client.
     Websockets,
     /// Whole blocks with their transactions.
     Blocks,
@@ -73,44 +77,102 @@ pub struct Tally {
     pub failed: u64,
 }
 
-/// Attacks in progress.
+/// Attacks in progress, on a runtime of their own.
 pub struct Attacking {
     stop: Arc<AtomicBool>,
     tasks: Vec<(Attack, JoinHandle<Tally>)>,
+    runtime: tokio::runtime::Runtime,
 }
 
-/// Whether an error is a limit's refusal (or, for a dry run, a rule's: an unfunded sender below
-/// the minimum gas price).
-fn refused(error: &ClientError) -> bool {
-    match error {
-        ClientError::Call(object) => {
-            [BUSY, PROOF_TOO_OLD, EXECUTION_INVALID].contains(&object.code())
-        }
-        // HTTP 429, or a connection the server closed at its limit.
-        ClientError::Transport(_) | ClientError::RestartNeeded(_) => true,
-        _ => false,
+/// Error codes that are a limit's refusal (or, for a dry run, a rule's: an unfunded sender
+/// below the minimum gas price).
+const REFUSALS: [i32; 3] = [BUSY, PROOF_TOO_OLD, EXECUTION_INVALID];
+
+/// The loopback address attacker `n` connects from (127.0.1.1, 127.0.1.2, ...), so that the
+/// node's per-address limits see the attackers as the separate machines they would be, apart
+/// from the honest client on 127.0.0.1.
+fn source(attacker: usize) -> IpAddr {
+    let (high, low) = (attacker / 250, attacker % 250);
+    IpAddr::V4(Ipv4Addr::new(127, 0, 1 + high as u8, 1 + low as u8))
+}
+
+/// A new connection to `server` from `source`.
+async fn connect(source: IpAddr, server: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(server).await
+}
+
+/// One JSON-RPC call over a new HTTP/1.1 connection from `source`, classified.
+async fn call(source: IpAddr, server: SocketAddr, method: &str, params: Value) -> Answer {
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
+    let exchange = async {
+        let mut stream = connect(source, server).await?;
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: {server}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        Ok::<_, std::io::Error>(response)
+    };
+    let Ok(response) = exchange.await else { return Answer::Refused };
+    let text = String::from_utf8_lossy(&response);
+    let status = text.split_whitespace().nth(1).unwrap_or_default();
+    if status == "429" || status == "503" || response.is_empty() {
+        return Answer::Refused;
+    }
+    let Some((_, body)) = text.split_once("\r\n\r\n") else { return Answer::Failed };
+    let Ok(answer) = serde_json::from_str::<Value>(body) else { return Answer::Failed };
+    match answer["error"]["code"].as_i64() {
+        None if answer.get("result").is_some() => Answer::Served(answer["result"].clone()),
+        Some(code) if REFUSALS.iter().any(|r| i64::from(*r) == code) => Answer::Refused,
+        _ => Answer::Failed,
     }
 }
 
-/// Repeats `request` until `stop` is set, counting the answers.
-async fn hammer<T, F, Fut>(stop: Arc<AtomicBool>, mut request: F) -> Tally
+/// How the node answered one request.
+enum Answer {
+    Served(Value),
+    Refused,
+    Failed,
+}
+
+impl Tally {
+    fn count(&mut self, answer: &Answer) {
+        match answer {
+            Answer::Served(_) => self.served += 1,
+            Answer::Refused => self.refused += 1,
+            Answer::Failed => self.failed += 1,
+        }
+    }
+}
+
+/// Repeats a request until `stop` is set, counting the answers; `request` makes the method and
+/// parameters of the `round`th request.
+async fn hammer<F, Fut>(
+    stop: Arc<AtomicBool>,
+    source: IpAddr,
+    server: SocketAddr,
+    mut request: F,
+) -> Tally
 where
     F: FnMut(u64) -> Fut,
-    Fut: Future<Output = Result<T, ClientError>>,
+    Fut: Future<Output = (&'static str, Value)>,
 {
     let mut tally = Tally::default();
     let mut round = 0;
     while !stop.load(Ordering::Relaxed) {
         round += 1;
-        match request(round).await {
-            Ok(_) => tally.served += 1,
-            Err(error) if refused(&error) => {
-                tally.refused += 1;
-                // A refused client backs off a little, as one that reads the error would.
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err(_) => tally.failed += 1,
+        let (method, params) = request(round).await;
+        let answer = call(source, server, method, params).await;
+        if matches!(answer, Answer::Refused) {
+            // A refused client backs off a little, as one that reads the error would.
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        tally.count(&answer);
     }
     tally
 }
@@ -139,79 +201,65 @@ fn padded(wasm: &[u8], seed: u64, pad: usize) -> Vec<u8> {
     module
 }
 
+/// What one attack needs to make its requests.
+#[derive(Clone)]
+struct Ammunition {
+    query: Option<QueryRequest>,
+    code: Vec<u8>,
+    chain_id: u64,
+}
+
 impl Attacking {
-    /// Starts `args.attack` against the node at `url`; `funder` deploys what they need.
+    /// Starts `args.attack` against the node at `url`; `funder` deploys what they need. The
+    /// attacks run on two threads of their own at a low priority, so that on a shared machine
+    /// they take the CPU the node and the honest load leave, as attackers elsewhere would.
     pub async fn start(
         args: &AttackArgs,
         url: &str,
         funder: &SecretKey,
     ) -> anyhow::Result<Attacking> {
+        let server: SocketAddr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .with_context(|| format!("{url} is not http://<ip>:<port>"))?;
+        let rpc = client::http(url)?;
+        let code = match &args.recurse_wasm {
+            Some(path) => {
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?
+            }
+            None => Vec::new(),
+        };
+        let needs_code = args.attack.iter().any(|a| matches!(a, Attack::Queries | Attack::DryRuns));
+        if needs_code && code.is_empty() {
+            anyhow::bail!("--recurse-wasm is needed for the query and dry-run attacks");
+        }
+        let query = match args.attack.contains(&Attack::Queries) {
+            true => Some(deploy_recurse(&rpc, funder, code.clone()).await?),
+            false => None,
+        };
+        let ammunition = Ammunition { query, code, chain_id: rpc.chain_info().await?.chain_id };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("altan-attack")
+            .on_thread_start(crate::work::lower_priority)
+            .enable_all()
+            .build()?;
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
-        let rpc = client::http(url)?;
-        let chain_id = rpc.chain_info().await?.chain_id;
-        let recurse = match &args.recurse_wasm {
-            Some(path) => {
-                Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
-            }
-            None => None,
-        };
+        let mut attacker = 0;
         for &attack in &args.attack {
-            let query = match attack {
-                Attack::Queries => {
-                    let code = recurse.clone().context("--recurse-wasm is needed for queries")?;
-                    Some(deploy_recurse(&rpc, funder, code).await?)
-                }
-                _ => None,
-            };
-            if attack == Attack::DryRuns && recurse.is_none() {
-                anyhow::bail!("--recurse-wasm is needed for dry runs");
-            }
-            for attacker in 0..args.attackers {
-                let rpc = client::http(url)?;
-                let (stop, query, code) = (Arc::clone(&stop), query.clone(), recurse.clone());
-                let url = url.to_string();
+            for _ in 0..args.attackers {
+                attacker += 1;
+                let (stop, ammunition) = (Arc::clone(&stop), ammunition.clone());
+                let source = source(attacker);
                 let seed = (attacker as u64) << 32;
-                let task = tokio::spawn(async move {
-                    match attack {
-                        Attack::Queries => {
-                            let Some(request) = query else { return Tally::default() };
-                            hammer(stop, |_| rpc.query(request.clone())).await
-                        }
-                        Attack::DryRuns => {
-                            let code = code.unwrap_or_default();
-                            hammer(stop, |round| {
-                                rpc.dry_run(dry_run_deploy(&code, chain_id, seed + round))
-                            })
-                            .await
-                        }
-                        Attack::Websockets => hold_websockets(&url, stop).await,
-                        Attack::Blocks => {
-                            hammer(stop, |_| rpc.block(BlockId::Latest, Some(true))).await
-                        }
-                        Attack::Events => {
-                            hammer(stop, |_| async {
-                                let head = rpc.head().await?.height;
-                                let filter = EventFilter {
-                                    from_block: Some(head.saturating_sub(999)),
-                                    to_block: Some(head),
-                                    ..EventFilter::default()
-                                };
-                                rpc.events(filter).await
-                            })
-                            .await
-                        }
-                        Attack::Proofs => {
-                            let first = Some(BlockId::Number(1));
-                            hammer(stop, |_| rpc.storage(Address::ZERO, HexBytes(vec![0]), first))
-                                .await
-                        }
-                    }
-                });
+                let task =
+                    runtime.spawn(attack_with(attack, stop, source, server, ammunition, seed));
                 tasks.push((attack, task));
             }
         }
-        Ok(Attacking { stop, tasks })
+        Ok(Attacking { stop, tasks, runtime })
     }
 
     /// Stops the attacks; returns each one's tally.
@@ -229,7 +277,55 @@ impl Attacking {
                 None => tallies.push((attack, tally)),
             }
         }
+        self.runtime.shutdown_background();
         tallies
+    }
+}
+
+/// One attacking client.
+async fn attack_with(
+    attack: Attack,
+    stop: Arc<AtomicBool>,
+    source: IpAddr,
+    server: SocketAddr,
+    ammunition: Ammunition,
+    seed: u64,
+) -> Tally {
+    let ready = std::future::ready;
+    match attack {
+        Attack::Queries => {
+            let Some(query) = ammunition.query else { return Tally::default() };
+            let params = json!([query]);
+            hammer(stop, source, server, |_| ready(("contract_query", params.clone()))).await
+        }
+        Attack::DryRuns => {
+            let (code, chain_id) = (ammunition.code, ammunition.chain_id);
+            hammer(stop, source, server, |round| {
+                let request = dry_run_deploy(&code, chain_id, seed + round);
+                ready(("tx_dryRun", json!([request])))
+            })
+            .await
+        }
+        Attack::Blocks => {
+            let params = json!(["latest", true]);
+            hammer(stop, source, server, |_| ready(("chain_getBlock", params.clone()))).await
+        }
+        Attack::Events => {
+            hammer(stop, source, server, |_| async move {
+                let head = match call(source, server, "chain_head", json!([])).await {
+                    Answer::Served(header) => header["height"].as_u64().unwrap_or(0),
+                    _ => 0,
+                };
+                let filter = json!({ "fromBlock": head.saturating_sub(999), "toBlock": head });
+                ("chain_getEvents", json!([filter]))
+            })
+            .await
+        }
+        Attack::Proofs => {
+            let params = json!([Address::ZERO, "0x00", 1]);
+            hammer(stop, source, server, |_| ready(("state_getStorage", params.clone()))).await
+        }
+        Attack::Websockets => hold_websockets(source, server, stop).await,
     }
 }
 
@@ -265,25 +361,53 @@ fn dry_run_deploy(code: &[u8], chain_id: u64, seed: u64) -> DryRunRequest {
     DryRunRequest { from: Some(from), transaction: HexBytes(transaction.encode()) }
 }
 
-/// Opens eight WebSocket sessions and holds them until `stop`, opening again any that closed or
-/// were refused. Served counts sessions opened, refused the sessions the server turned away.
-async fn hold_websockets(url: &str, stop: Arc<AtomicBool>) -> Tally {
+/// Opens eight WebSocket sessions and holds them, silent (answering no ping), until `stop`,
+/// opening again any that the server closed. Served counts sessions opened, refused the
+/// handshakes the server turned away.
+async fn hold_websockets(source: IpAddr, server: SocketAddr, stop: Arc<AtomicBool>) -> Tally {
     let mut tally = Tally::default();
-    let mut held = Vec::new();
+    let mut held: Vec<TcpStream> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        held.retain(|session: &jsonrpsee::ws_client::WsClient| session.is_connected());
+        // A session the server closed reads as the end of the stream; its pings are read and
+        // left unanswered.
+        held.retain(|stream| {
+            let mut scratch = [0; 256];
+            match stream.try_read(&mut scratch) {
+                Ok(0) => false,
+                Ok(_) => true,
+                Err(error) => error.kind() == std::io::ErrorKind::WouldBlock,
+            }
+        });
         if held.len() < 8 {
-            match client::ws(url).await {
-                Ok(session) => {
+            match open_websocket(source, server).await {
+                Some(stream) => {
                     tally.served += 1;
-                    held.push(session);
+                    held.push(stream);
                 }
-                Err(_) => tally.refused += 1,
+                None => tally.refused += 1,
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tally
+}
+
+/// A WebSocket handshake from `source`; the stream if the server switched protocols.
+async fn open_websocket(source: IpAddr, server: SocketAddr) -> Option<TcpStream> {
+    let mut stream = connect(source, server).await.ok()?;
+    let handshake = format!(
+        "GET / HTTP/1.1\r\nHost: {server}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(handshake.as_bytes()).await.ok()?;
+    let mut response = Vec::new();
+    let mut byte = [0; 1];
+    while !response.ends_with(b"\r\n\r\n") && response.len() < 4_096 {
+        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await {
+            Ok(Ok(1)) => response.push(byte[0]),
+            _ => return None,
+        }
+    }
+    response.starts_with(b"HTTP/1.1 101").then_some(stream)
 }
 
 #[cfg(test)]

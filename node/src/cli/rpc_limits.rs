@@ -17,9 +17,10 @@ pub struct RpcLimits {
     /// TCP connections to the RPC port at once, HTTP and WebSocket together.
     #[arg(long, default_value_t = 1_024)]
     pub rpc_max_connections: usize,
-    /// TCP connections to the RPC port at once from one IP address (behind a proxy that hides
-    /// client addresses, raise it to --rpc-max-connections).
-    #[arg(long, default_value_t = 256)]
+    /// TCP connections to the RPC port at once from one IP address: a quarter of the HTTP
+    /// requests, so that one address cannot take them all (behind a proxy that hides client
+    /// addresses, raise it to --rpc-max-connections).
+    #[arg(long, default_value_t = 64)]
     pub rpc_max_connections_per_ip: usize,
     /// HTTP requests served at once; more are answered 429. WebSocket sessions never take these.
     #[arg(long, default_value_t = 256)]

@@ -70,7 +70,7 @@ impl Default for RpcConfig {
             max_response_bytes: 16 << 20,
             limits: Limits {
                 max_connections: 1_024,
-                max_connections_per_ip: 256,
+                max_connections_per_ip: 64,
                 max_http_requests: 256,
                 max_ws_sessions: 256,
                 idle_timeout: Duration::from_secs(30),

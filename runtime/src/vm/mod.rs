@@ -5,6 +5,7 @@ mod artifact;
 mod cache;
 mod engine;
 pub(crate) mod host;
+mod imports;
 mod validate;
 
 use std::num::NonZeroUsize;
@@ -15,7 +16,8 @@ use wasmtime::{Engine, Linker};
 pub use artifact::{ArtifactStore, MemoryArtifactStore};
 pub use cache::CacheStats;
 pub use engine::{HOST_MODULE, POOL_INSTANCES};
-pub use host::{ExecutionError, HOST_FUNCTIONS, HOST_IMPORTS_WAT, contract_address};
+pub use host::{ExecutionError, HOST_FUNCTIONS, contract_address};
+pub use imports::HOST_IMPORTS_WAT;
 pub use validate::{CodeError, CodeInfo, REENTRANT_SECTION, validate};
 
 use cache::ModuleCache;

@@ -49,7 +49,16 @@ async fn deep_queries_from_many_clients_never_stop_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let node = DevNode::start(
         &dir.path().join("data"),
-        &["--rpc-execution-threads", "1", "--rpc-execution-queue", "4"],
+        // Every client of this test shares 127.0.0.1: lift the per-address limit, which is not
+        // what this test is about.
+        &[
+            "--rpc-execution-threads",
+            "1",
+            "--rpc-execution-queue",
+            "4",
+            "--rpc-max-connections-per-ip",
+            "1024",
+        ],
     );
     let rpc = client::http(&node.rpc).unwrap();
     let recurse = deploy(&rpc, &dev_key(1), "recurse", &[], 0).await;
