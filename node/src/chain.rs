@@ -13,7 +13,9 @@ use altan_primitives::{
     Address, Block, Certificate, ChainSpec, CommitSignature, Evidence, EvidenceError, Gas, Hash,
     Header, Height, Receipt, SecretKey, SignedTransaction, ValidatorSet, merkle,
 };
-use altan_runtime::exec::{BlockContext, InvalidTransaction, Runtime, TxError, intrinsic_gas};
+use altan_runtime::exec::{
+    BlockContext, BlockOutcome, InvalidTransaction, Runtime, TxError, intrinsic_gas,
+};
 use altan_runtime::gas::MAX_TX_SIZE;
 use altan_runtime::state::{
     Account, StateCommit, StateConfig, StateKey, StateProof, StateRead, StoreError,
@@ -166,6 +168,24 @@ pub struct ExecutedBlock {
     commit: StateCommit,
     /// Pool transactions found invalid while building, dropped from the pool at commit.
     rejected: Vec<Hash>,
+}
+
+impl ExecutedBlock {
+    fn new(
+        block: Block,
+        outcome: BlockOutcome,
+        commit: StateCommit,
+        rejected: Vec<Hash>,
+    ) -> ExecutedBlock {
+        ExecutedBlock {
+            hash: block.hash(),
+            block,
+            receipts: outcome.receipts,
+            senders: outcome.senders,
+            commit,
+            rejected,
+        }
+    }
 }
 
 impl std::fmt::Debug for ExecutedBlock {
@@ -716,17 +736,11 @@ impl Chain {
             gas_limit: self.spec.block_gas_limit,
         };
         let block = Block { header, transactions: included, parent_certificate, evidence };
-        let hash = block.hash();
-        debug!(target: TARGET, height, %hash, transactions = block.transactions.len(),
+        let executed = ExecutedBlock::new(block, outcome, commit, rejected);
+        debug!(target: TARGET, height, hash = %executed.hash,
+            transactions = executed.block.transactions.len(),
             ms = started.elapsed().as_millis() as u64, "block built");
-        Ok(ExecutedBlock {
-            block,
-            hash,
-            receipts: outcome.receipts,
-            senders: outcome.senders,
-            commit,
-            rejected,
-        })
+        Ok(executed)
     }
 
     /// The pieces of evidence held for inclusion that a block with `context` may carry: each
@@ -851,16 +865,10 @@ impl Chain {
                 header.gas_used, outcome.gas_used
             ));
         }
-        let hash = block.hash();
-        debug!(target: TARGET, height, %hash, ms = started.elapsed().as_millis() as u64, "block executed");
-        Ok(ExecutedBlock {
-            block,
-            hash,
-            receipts: outcome.receipts,
-            senders: outcome.senders,
-            commit,
-            rejected: Vec::new(),
-        })
+        let executed = ExecutedBlock::new(block, outcome, commit, Vec::new());
+        debug!(target: TARGET, height, hash = %executed.hash,
+            ms = started.elapsed().as_millis() as u64, "block executed");
+        Ok(executed)
     }
 
     /// Imports a final block from a peer: its certificate must be for it and verify against the

@@ -134,6 +134,31 @@ impl AsyncWrite for Counted {
     }
 }
 
+/// What serves the requests of one connection: a jsonrpsee tower service.
+pub trait RequestService:
+    Service<
+        hyper::Request<Incoming>,
+        Response = HttpResponse<HttpBody>,
+        Future: Send + 'static,
+        Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S> RequestService for S where
+    S: Service<
+            hyper::Request<Incoming>,
+            Response = HttpResponse<HttpBody>,
+            Future: Send + 'static,
+            Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
 /// Whether a request asks to become a WebSocket.
 fn is_websocket(request: &hyper::Request<Incoming>) -> bool {
     let has = |name: hyper::header::HeaderName, token: &str| {
@@ -149,12 +174,7 @@ fn is_websocket(request: &hyper::Request<Incoming>) -> bool {
 pub async fn serve<S, F>(listener: TcpListener, limits: Limits, make: F, stop: StopHandle)
 where
     F: Fn() -> (S, S) + Send + 'static,
-    S: Service<hyper::Request<Incoming>, Response = HttpResponse<HttpBody>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: RequestService,
 {
     let counts = Arc::new(Mutex::new(Counts::default()));
     let stopped = stop.clone().shutdown();
@@ -184,21 +204,14 @@ where
     }
 }
 
-async fn serve_connection<S>(
+async fn serve_connection<S: RequestService>(
     io: Counted,
     remote: SocketAddr,
     http: S,
     ws: S,
     limits: Limits,
     stop: StopHandle,
-) where
-    S: Service<hyper::Request<Incoming>, Response = HttpResponse<HttpBody>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) {
     let route = tower::service_fn(move |request: hyper::Request<Incoming>| {
         let mut service = if is_websocket(&request) { ws.clone() } else { http.clone() };
         async move { service.call(request).await }
