@@ -1,9 +1,13 @@
-//! Known-answer tests against `shared/vectors/secp256k1-keys.json`: public keys and EIP-55
-//! addresses as eth-account derives them, and signatures as libsecp256k1 makes them.
+//! Known-answer tests against `primitives/tests/vectors/secp256k1-keys.json` (a copy, kept in
+//! the repository so that a clone stands alone, of the vectors the project was given): public
+//! keys and EIP-55 addresses as eth-account derives them, and signatures as libsecp256k1 makes
+//! them.
 
 use altan_primitives::{Address, Hash, SecretKey, Signature};
 
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/secp256k1-keys.json");
+const PATH: &str = "primitives/tests/vectors/secp256k1-keys.json";
+/// The vectors, compiled into the test.
+const VECTORS: &str = include_str!("../vectors/secp256k1-keys.json");
 
 /// The number of vectors the file holds; a shorter file must not pass silently.
 const EXPECTED_VECTORS: usize = 16;
@@ -21,14 +25,8 @@ fn bytes<const N: usize>(vector: &serde_json::Value, name: &str) -> [u8; N] {
 }
 
 fn load() -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(PATH).unwrap_or_else(|e| {
-        panic!(
-            "cannot read the shared key vectors at {PATH}: {e}. They live in /work/shared/vectors, \
-             beside the repository; the path is relative to primitives/."
-        )
-    });
     let json: serde_json::Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{PATH} is not valid JSON: {e}"));
+        serde_json::from_str(VECTORS).unwrap_or_else(|e| panic!("{PATH} is not valid JSON: {e}"));
     let vectors =
         json["vectors"].as_array().unwrap_or_else(|| panic!("{PATH} has no vectors array"));
     assert_eq!(vectors.len(), EXPECTED_VECTORS, "unexpected number of vectors in {PATH}");
