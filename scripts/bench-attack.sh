@@ -2,10 +2,24 @@
 # The attack benchmark (issue #16): a release `altan dev` loaded by `altan bench` with token
 # transfers at a fixed offered rate, once alone and once while every attack on free work runs
 # from 40 clients each (deep queries, compiling dry runs, idle WebSockets, whole blocks, event
-# scans, old proofs). Each run reports honest submit-to-final p50/p99, the sustained rate, the
-# node's peak memory and how the attacks were answered; extra arguments go to both runs.
+# scans, old proofs). Each run reports honest submit-to-final p50/p99, the block intervals, the
+# sustained rate, the node's peak memory and how the attacks were answered.
+#
+# usage: scripts/bench-attack.sh [--block-time MS] [--each] [altan bench arguments...]
+#   --block-time MS  the dev node makes a block every MS milliseconds (default: on demand)
+#   --each           also run every attack alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
+dev_args=()
+each=false
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --block-time) dev_args+=(--block-time "$2"); shift 2 ;;
+    --each) each=true; shift ;;
+    *) break ;;
+  esac
+done
+attacks=(queries dry-runs websockets blocks events proofs)
 # shellcheck source=scripts/bench-setup.sh
 . scripts/bench-setup.sh
 cargo run --locked --quiet -p altan-contract-builder -- build contracts/recurse >/dev/null
@@ -16,7 +30,7 @@ run() {
   local log data node rpc status=0
   log="$(mktemp)"
   data="$(mktemp -d)"
-  "$altan" dev --json --data-dir "$data" --rpc-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 >"$log" 2>/dev/null &
+  "$altan" dev "${dev_args[@]}" --json --data-dir "$data" --rpc-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 >"$log" 2>/dev/null &
   node=$!
   for _ in $(seq 100); do
     [ -s "$log" ] && break
@@ -35,5 +49,11 @@ run() {
 
 echo "== without attack"
 run "$@"
-echo "== under attack"
-run --attack queries,dry-runs,websockets,blocks,events,proofs --recurse-wasm "$recurse" "$@"
+if $each; then
+  for attack in "${attacks[@]}"; do
+    echo "== under the $attack attack alone"
+    run --attack "$attack" --recurse-wasm "$recurse" "$@"
+  done
+fi
+echo "== under all attacks at once"
+run --attack "$(IFS=,; echo "${attacks[*]}")" --recurse-wasm "$recurse" "$@"
