@@ -21,7 +21,10 @@ use altan_runtime::state::{
     Account, StateCommit, StateConfig, StateKey, StateProof, StateRead, StoreError,
 };
 use altan_runtime::vm::{ArtifactStore, ExecutionError, VmConfig};
-use altan_storage::{DiskArtifactStore, StoreOptions};
+use altan_storage::{
+    BlockCommit, BlockRef, ChainStore, ChainStoreError, DiskArtifactStore, EventLocation,
+    StoreOptions,
+};
 use parity_scale_codec::{Decode, Encode};
 use rayon::prelude::*;
 use tokio::sync::{Notify, broadcast};
@@ -33,7 +36,6 @@ use crate::mempool::{
     AccountView, Admitted, Mempool, MempoolConfig, MempoolError, PooledTransaction,
 };
 use crate::metrics::Metrics;
-use crate::store::{BlockCommit, BlockRef, ChainStore, ChainStoreError, EventLocation};
 
 mod free;
 

@@ -3,10 +3,6 @@
 //!
 //! # Shape
 //!
-//! - [`store`]: the chain on rocksdb. Blocks, certificates, receipts, the transaction and event
-//!   indexes and the chain's metadata sit in column families beside the state's, and a block and
-//!   everything it leads to are written in one synced batch, so a crash leaves either all of it or
-//!   none.
 //! - [`mempool`]: admitted transactions, by sender and nonce, with limits and fee-ordered
 //!   selection. Synchronous and tested on its own.
 //! - [`chain`]: the node's core: executes and commits blocks, answers reads at any kept height and
@@ -24,8 +20,9 @@
 //!   multi-validator chain. [`status`] is what it reports for RPC.
 //! - [`cli`]: the `altan` command line.
 //!
-//! Tokio, rocksdb and sockets live here and nowhere below: `altan-runtime` stays a pure function
-//! of (state, block).
+//! The chain on disk (blocks, certificates, receipts, indexes, the consensus write-ahead log) is
+//! `altan_storage::ChainStore`: rocksdb is linked by that crate alone. Tokio and sockets live here
+//! and nowhere below: `altan-runtime` stays a pure function of (state, block).
 
 pub mod chain;
 pub mod cli;
@@ -40,5 +37,4 @@ pub mod network;
 pub mod producer;
 pub mod rpc;
 pub mod status;
-pub mod store;
 pub mod work;

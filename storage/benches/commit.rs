@@ -24,10 +24,10 @@ use altan_primitives::Address;
 use altan_runtime::state::{
     Account, MemoryStore, State, StateChanges, StateKey, StateStore, Version,
 };
-use altan_storage::rocksdb::{DB, DBCompressionType, Options, WriteBatch, WriteOptions};
 use altan_storage::{RocksStore, StoreOptions};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use parity_scale_codec::Encode;
+use rocksdb::{DB, DBCompressionType, Options, WriteBatch, WriteOptions};
 
 /// The `altan` binary's allocator, so that the tree's copies cost here what they cost in the node.
 #[cfg(not(target_env = "msvc"))]

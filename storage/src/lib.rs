@@ -1,5 +1,8 @@
-//! The disk side of Altan's storage traits: the versioned state's values and roots on rocksdb
-//! ([`RocksStore`]) and the compiled-module cache as checked files ([`DiskArtifactStore`]).
+//! Everything Altan keeps on disk: the versioned state's values and roots on rocksdb
+//! ([`RocksStore`]), the chain beside them in the same database ([`ChainStore`]: blocks,
+//! receipts, certificates, indexes and the consensus write-ahead log) and the compiled-module
+//! cache as checked files ([`DiskArtifactStore`]). rocksdb is linked by this crate alone; no
+//! other crate sees its types or handles.
 //!
 //! # Why a separate crate
 //!
@@ -17,8 +20,8 @@
 //! superseded values that pruning walks, and the format, latest and oldest versions. A commit
 //! reads nothing: the tree tells it which stored value each write replaces
 //! (`StateCommit::stored_writes`). It is one synced `WriteBatch` holding all of a version, so a
-//! crash leaves every version either complete or absent; [`RocksStore::commit_with`] lets the
-//! node put its blocks and receipts in the same batch. A read at a version is one backwards
+//! crash leaves every version either complete or absent; [`ChainStore`] puts a block, its
+//! receipts and indexes in the same batch. A read at a version is one backwards
 //! seek, which the prefix bloom filter on the values keeps cheap; `State::open` rebuilds the tree
 //! from one forward scan of the values and checks it against the stored root.
 //!
@@ -31,14 +34,13 @@
 //! [`StoreError::Corrupt`]: altan_runtime::state::StoreError::Corrupt
 
 mod artifact;
+mod chain;
 mod codec;
 mod rocks;
 
 pub use artifact::{DiskArtifactStore, MAX_ARTIFACT_BYTES};
+pub use chain::{BlockCommit, BlockRef, ChainStore, ChainStoreError, EventLocation};
 pub use rocks::{
     FORMAT_VERSION, META_CF, ROOTS_CF, RocksStore, STALE_VALUES_CF, STATE_COLUMN_FAMILIES,
     StoreOptions, VALUES_CF,
 };
-/// rocksdb, re-exported so that callers of [`RocksStore::commit_with`] and
-/// [`RocksStore::db`] use the same version.
-pub use rocksdb;

@@ -276,10 +276,11 @@ impl RocksStore {
         &self.path
     }
 
-    /// The database, for the caller's own column families (named in
-    /// [`StoreOptions::extra_column_families`]). The state's column families must only be
-    /// written through [`StateStore::commit`], [`RocksStore::commit_with`] and
-    /// [`StateStore::prune`].
+    /// The raw database: for this crate's [`crate::ChainStore`] (its column families are named in
+    /// [`StoreOptions::extra_column_families`]) and this crate's tests, which corrupt it on
+    /// purpose. No other crate touches rocksdb. The state's column families must only be written
+    /// through [`StateStore::commit`], `commit_with` and [`StateStore::prune`].
+    #[doc(hidden)]
     pub fn db(&self) -> &DB {
         &self.db
     }
@@ -319,13 +320,14 @@ impl RocksStore {
         Ok(self.db.raw_iterator_cf_opt(self.cf(VALUES_CF)?, read_options))
     }
 
-    /// Writes a commit and whatever `extra` adds in one synced batch: the node writes its
-    /// blocks, receipts and indexes this way, so that they and the state they lead to are on
+    /// Writes a commit and whatever `extra` adds in one synced batch: [`crate::ChainStore`]
+    /// writes its blocks, receipts and indexes this way, so that they and the state they lead to are on
     /// disk together or not at all. `extra` runs only once the version order has been checked.
     ///
     /// The batch holds each write under `key hash ‖ version`, a stale-index entry for each value
     /// a write replaces and for each tombstone (the tree tells which: nothing is read), the
     /// version's root, and the latest version.
+    #[doc(hidden)]
     pub fn commit_with(
         &self,
         commit: &StateCommit,

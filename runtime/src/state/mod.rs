@@ -448,7 +448,7 @@ impl<S: StateStore> State<S> {
 
     /// Like [`State::commit`], with `write` making the commit durable: a node uses it to write the
     /// block's own records in the same atomic batch (for example with
-    /// `altan_storage::RocksStore::commit_with`). The tree advances only if `write` succeeds.
+    /// `altan_storage::ChainStore`, which writes the block beside its state). The tree advances only if `write` succeeds.
     pub fn commit_using(
         &self,
         commit: &StateCommit,

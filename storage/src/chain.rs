@@ -27,9 +27,10 @@ use std::sync::Arc;
 
 use altan_primitives::{Address, Block, Certificate, ChainSpec, Hash, Header, Height, Receipt};
 use altan_runtime::state::{State, StateCommit, StateConfig, StoreError};
-use altan_storage::{RocksStore, StoreOptions};
 use parity_scale_codec::{Decode, Encode};
 use rocksdb::{Direction, IteratorMode, WriteBatch};
+
+use crate::{RocksStore, StoreOptions};
 
 const BLOCKS_CF: &str = "blocks";
 const BLOCK_HASHES_CF: &str = "block_hashes";
@@ -69,9 +70,9 @@ pub enum ChainStoreError {
     /// The state store failed.
     #[error(transparent)]
     State(#[from] StoreError),
-    /// rocksdb failed.
+    /// rocksdb failed (its message; rocksdb's own types stay inside this crate).
     #[error("rocksdb: {0}")]
-    Rocks(#[from] rocksdb::Error),
+    Rocks(String),
     /// Stored bytes do not decode.
     #[error("corrupt chain data in {column}: {detail}")]
     Corrupt {
@@ -96,6 +97,12 @@ pub enum ChainStoreError {
         /// The head's height.
         head: Height,
     },
+}
+
+impl From<rocksdb::Error> for ChainStoreError {
+    fn from(error: rocksdb::Error) -> Self {
+        ChainStoreError::Rocks(error.into_string())
+    }
 }
 
 /// A pointer to a block: height and hash.
