@@ -24,7 +24,10 @@
 //!
 //! Every gossip message gets a verdict back to gossipsub: accepted, ignored (stale, duplicate,
 //! not of interest) or rejected (undecodable, badly signed, invalid), which lowers the peer's
-//! score.
+//! score. The verdict on a proposal, vote or certificate is given after the machine's cheap
+//! checks (signature, membership, leader, height window) and before the block executes or
+//! anything is persisted, so a message crosses each hop without waiting on execution; a
+//! proposal whose block then proves invalid is voted against, not forwarded again.
 
 pub mod transactions;
 pub mod wire;
@@ -44,7 +47,9 @@ use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
 use crate::chain::{BlockRejection, Chain, ChainError, ExecutedBlock};
-use crate::network::{NetworkError, NetworkEvent, NetworkHandle, PeerId, Topic, Validation};
+use crate::network::{
+    MessageId, NetworkError, NetworkEvent, NetworkHandle, PeerId, Topic, Validation,
+};
 use crate::producer::now_ms;
 use crate::status::{ConsensusStatus, PeerStatus, SyncStatus};
 use wire::{BlockGossip, ConsensusGossip, Envelope, SyncItem};
@@ -207,11 +212,12 @@ pub async fn run(
         let next_timer = engine.timers.peek().map(|Reverse((at, _, _))| *at);
         let build = engine.building;
         let chain = Arc::clone(&engine.chain);
+        // In a fixed order, so that the same inputs give the same steps (tokio would otherwise
+        // pick among ready branches at random): the rare branches first, network events last,
+        // so that a flood of gossip cannot hold back timers, building or sync.
         tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => engine.on_network(event).await?,
-                None => return Err(EngineError::NetworkClosed),
-            },
+            biased;
+            _ = tick.tick() => engine.on_tick(),
             () = sleep_until(next_timer) => engine.fire_timers().await?,
             () = build_ready(&chain, build) => engine.build().await?,
             Some(answer) = engine.sync_jobs.join_next(), if !engine.sync_jobs.is_empty() => {
@@ -220,7 +226,10 @@ pub async fn run(
                     Err(error) => warn!(target: TARGET, %error, "a sync request task failed"),
                 }
             }
-            _ = tick.tick() => engine.on_tick(),
+            event = events.recv() => match event {
+                Some(event) => engine.on_network(event).await?,
+                None => return Err(EngineError::NetworkClosed),
+            },
         }
     }
 }
@@ -310,6 +319,25 @@ impl Engine {
         self.perform(actions).await
     }
 
+    /// Hands one input from outside to the machine, which makes the cheap checks (signature,
+    /// membership, leader, height window) and returns what to do; nothing has executed or been
+    /// persisted yet, so a gossip verdict can be given now.
+    fn accept(&mut self, input: Input, block: Option<Block>) -> Result<Vec<Action>, InputError> {
+        let actions = self.machine.handle(input)?;
+        if let Some(block) = block {
+            self.hold_block(block);
+        }
+        Ok(actions)
+    }
+
+    /// Performs the actions of an accepted input, then the internal inputs they lead to.
+    async fn act(&mut self, actions: Vec<Action>) -> Result<(), EngineError> {
+        self.perform(actions).await?;
+        self.drain().await?;
+        self.report_status();
+        Ok(())
+    }
+
     /// Feeds one input from outside, then the internal inputs it leads to. Returns the
     /// machine's refusal of the outside input, if it refused it.
     async fn feed(
@@ -317,18 +345,21 @@ impl Engine {
         input: Input,
         block: Option<Block>,
     ) -> Result<Result<(), InputError>, EngineError> {
-        match self.machine.handle(input) {
+        match self.accept(input, block) {
             Ok(actions) => {
-                if let Some(block) = block {
-                    self.hold_block(block);
-                }
-                self.perform(actions).await?;
-                self.drain().await?;
-                self.report_status();
+                self.act(actions).await?;
                 Ok(Ok(()))
             }
             Err(error) => Ok(Err(error)),
         }
+    }
+
+    /// Gives gossipsub the verdict on a message: accepted ones are forwarded at once.
+    async fn verdict(&mut self, id: MessageId, source: PeerId, validation: Validation) {
+        if validation == Validation::Reject {
+            self.chain.metrics().invalid_peer_messages.inc();
+        }
+        let _ = self.network.report(id, source, validation).await;
     }
 
     /// Feeds the queued internal inputs, and starts the next height after a commit, until
@@ -352,9 +383,13 @@ impl Engine {
 
     fn hold_block(&mut self, block: Block) {
         if self.blocks.len() >= MAX_HELD_BLOCKS {
-            // Keep the lowest heights: they are the ones being decided.
-            if let Some(highest) =
-                self.blocks.iter().max_by_key(|(_, b)| b.header.height).map(|(hash, _)| *hash)
+            // Keep the lowest heights: they are the ones being decided. Ties go by hash, so
+            // that the map's iteration order decides nothing.
+            if let Some(highest) = self
+                .blocks
+                .iter()
+                .max_by_key(|(hash, b)| (b.header.height, **hash))
+                .map(|(hash, _)| *hash)
             {
                 self.blocks.remove(&highest);
             }
@@ -556,15 +591,11 @@ impl Engine {
                     let _ = self.network.report(id, source, Validation::Ignore).await;
                 }
             }
-            NetworkEvent::Gossip { topic, source, id, data } => {
-                let validation = match topic {
-                    Topic::Consensus => self.on_consensus_gossip(source, &data).await?,
-                    _ => self.on_block_gossip(source, &data).await?,
-                };
-                if validation == Validation::Reject {
-                    self.chain.metrics().invalid_peer_messages.inc();
-                }
-                let _ = self.network.report(id, source, validation).await;
+            NetworkEvent::Gossip { topic: Topic::Consensus, source, id, data } => {
+                self.on_consensus_gossip(source, id, &data).await?;
+            }
+            NetworkEvent::Gossip { source, id, data, .. } => {
+                self.on_block_gossip(source, id, &data).await?;
             }
             NetworkEvent::BlocksRequested { from, to, respond, .. } => {
                 let chain = Arc::clone(&self.chain);
@@ -590,16 +621,21 @@ impl Engine {
         Ok(())
     }
 
+    /// A proposal or vote from gossip. Its verdict is given as soon as the machine has made
+    /// its cheap checks, before the block it carries executes and before anything is persisted,
+    /// so that forwarding does not wait on execution at every hop.
     async fn on_consensus_gossip(
         &mut self,
         source: PeerId,
+        id: MessageId,
         data: &[u8],
-    ) -> Result<Validation, EngineError> {
+    ) -> Result<(), EngineError> {
         let envelope = match wire::decode_consensus(data) {
             Ok(envelope) => envelope,
             Err(error) => {
                 debug!(target: TARGET, %source, %error, "refusing a consensus message");
-                return Ok(Validation::Reject);
+                self.verdict(id, source, Validation::Reject).await;
+                return Ok(());
             }
         };
         // A message of the next height is buffered by the machine, which cannot check its
@@ -619,13 +655,10 @@ impl Engine {
                 || self.pending_commit.as_ref().is_some_and(|c| c.block_hash == hash)
         });
         let kept = if wanted { block.clone() } else { None };
-        let refusal = self.feed(input, block).await?;
-        if let (Some(block), Some(hash)) = (kept, hash) {
-            self.take_wanted_block(block, hash).await?;
-        }
-        Ok(match refusal {
-            Ok(()) if ahead => Validation::Ignore,
-            Ok(()) => Validation::Accept,
+        let accepted = self.accept(input, block);
+        let validation = match &accepted {
+            Ok(_) if ahead => Validation::Ignore,
+            Ok(_) => Validation::Accept,
             Err(InputError::FutureHeight { found, .. }) => {
                 // Someone decided the heights in between.
                 self.saw_height(found.saturating_sub(1), source);
@@ -639,7 +672,15 @@ impl Engine {
                 debug!(target: TARGET, %source, %error, "consensus message not used");
                 Validation::Ignore
             }
-        })
+        };
+        self.verdict(id, source, validation).await;
+        if let Ok(actions) = accepted {
+            self.act(actions).await?;
+        }
+        if let (Some(block), Some(hash)) = (kept, hash) {
+            self.take_wanted_block(block, hash).await?;
+        }
+        Ok(())
     }
 
     /// Uses a block that arrived after the machine asked for it: commits the decision that
@@ -660,31 +701,41 @@ impl Engine {
         Ok(())
     }
 
+    /// A certificate announced on the blocks topic; its verdict, like a consensus message's,
+    /// comes before the commit it may lead to.
     async fn on_block_gossip(
         &mut self,
         source: PeerId,
+        id: MessageId,
         data: &[u8],
-    ) -> Result<Validation, EngineError> {
+    ) -> Result<(), EngineError> {
         let certificate = match wire::decode_blocks(data) {
             Ok(Envelope { body: BlockGossip::Committed(certificate), .. }) => certificate,
             Err(error) => {
                 debug!(target: TARGET, %source, %error, "refusing a block announcement");
-                return Ok(Validation::Reject);
+                self.verdict(id, source, Validation::Reject).await;
+                return Ok(());
             }
         };
         let current = self.height();
-        if certificate.height > current {
-            self.saw_height(certificate.height, source);
-            return Ok(Validation::Ignore);
+        if certificate.height != current {
+            if certificate.height > current {
+                self.saw_height(certificate.height, source);
+            }
+            self.verdict(id, source, Validation::Ignore).await;
+            return Ok(());
         }
-        if certificate.height < current {
-            return Ok(Validation::Ignore);
-        }
-        Ok(match self.feed(Input::Certificate(certificate), None).await? {
-            Ok(()) => Validation::Accept,
+        let accepted = self.accept(Input::Certificate(certificate), None);
+        let validation = match &accepted {
+            Ok(_) => Validation::Accept,
             Err(error) if error.is_misbehaviour() => Validation::Reject,
             Err(_) => Validation::Ignore,
-        })
+        };
+        self.verdict(id, source, validation).await;
+        if let Ok(actions) = accepted {
+            self.act(actions).await?;
+        }
+        Ok(())
     }
 
     /// A peer showed that the chain is final up to `height`.
