@@ -13,10 +13,7 @@ use altan_primitives::{
     Address, Block, Certificate, ChainSpec, CommitSignature, Evidence, EvidenceError, Gas, Hash,
     Header, Height, Receipt, SecretKey, SignedTransaction, ValidatorSet, merkle,
 };
-use altan_runtime::exec::{
-    BlockContext, BlockOutcome, InvalidTransaction, Runtime, TxError, intrinsic_gas,
-};
-use altan_runtime::gas::MAX_TX_SIZE;
+use altan_runtime::exec::{BlockContext, BlockOutcome, InvalidTransaction, Runtime, TxError};
 use altan_runtime::state::{
     Account, StateCommit, StateConfig, StateKey, StateProof, StateRead, StoreError,
 };
@@ -442,30 +439,11 @@ impl Chain {
         Ok(lock(&self.mempool).next_nonce(sender, view))
     }
 
-    /// Checks what can be checked without the state: size, chain id, gas limit, signature.
+    /// Checks what can be checked without the state: the runtime's stateless rules, a gas
+    /// limit that fits a block, and the signature.
     fn precheck(&self, transaction: SignedTransaction) -> Result<PooledTransaction, SubmitError> {
-        let size = transaction.encoded_size();
-        if size > MAX_TX_SIZE {
-            return Err(InvalidTransaction::TooLarge { size, max: MAX_TX_SIZE }.into());
-        }
+        self.runtime.check_stateless(&transaction)?;
         let tx = &transaction.transaction;
-        if tx.chain_id != self.spec.chain_id {
-            return Err(InvalidTransaction::WrongChainId {
-                expected: self.spec.chain_id,
-                found: tx.chain_id,
-            }
-            .into());
-        }
-        let intrinsic = intrinsic_gas(&transaction, size);
-        if tx.gas_limit < intrinsic {
-            return Err(
-                InvalidTransaction::GasLimitTooLow { limit: tx.gas_limit, intrinsic }.into()
-            );
-        }
-        let min = self.spec.min_gas_price;
-        if tx.gas_price < min {
-            return Err(InvalidTransaction::GasPriceTooLow { min, found: tx.gas_price }.into());
-        }
         if tx.gas_limit > self.spec.block_gas_limit {
             return Err(SubmitError::GasLimitAboveBlock {
                 limit: tx.gas_limit,

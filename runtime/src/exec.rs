@@ -339,6 +339,38 @@ impl Runtime {
         self.min_gas_price
     }
 
+    /// The rules a transaction must meet whatever the state: its encoded size, the chain id,
+    /// a gas limit that covers its intrinsic gas, and the minimum gas price. Admission, block
+    /// building, block checking and sync all apply exactly these (the signature is checked
+    /// where the sender is recovered).
+    pub fn check_stateless(
+        &self,
+        transaction: &SignedTransaction,
+    ) -> Result<(), InvalidTransaction> {
+        let tx = &transaction.transaction;
+        let size = transaction.encoded_size();
+        if size > gas::MAX_TX_SIZE {
+            return Err(InvalidTransaction::TooLarge { size, max: gas::MAX_TX_SIZE });
+        }
+        if tx.chain_id != self.chain_id {
+            return Err(InvalidTransaction::WrongChainId {
+                expected: self.chain_id,
+                found: tx.chain_id,
+            });
+        }
+        let intrinsic = intrinsic_gas(transaction, size);
+        if tx.gas_limit < intrinsic {
+            return Err(InvalidTransaction::GasLimitTooLow { limit: tx.gas_limit, intrinsic });
+        }
+        if tx.gas_price < self.min_gas_price {
+            return Err(InvalidTransaction::GasPriceTooLow {
+                min: self.min_gas_price,
+                found: tx.gas_price,
+            });
+        }
+        Ok(())
+    }
+
     /// The VM.
     pub fn vm(&self) -> &Arc<Vm> {
         &self.vm
@@ -542,28 +574,9 @@ impl BlockExecutor<'_> {
         transaction: &SignedTransaction,
         sender: Address,
     ) -> Result<&Receipt, TxError> {
+        self.runtime.check_stateless(transaction)?;
         let tx = &transaction.transaction;
-        let size = transaction.encoded_size();
-        if size > gas::MAX_TX_SIZE {
-            return Err(InvalidTransaction::TooLarge { size, max: gas::MAX_TX_SIZE }.into());
-        }
-        if tx.chain_id != self.runtime.chain_id {
-            return Err(InvalidTransaction::WrongChainId {
-                expected: self.runtime.chain_id,
-                found: tx.chain_id,
-            }
-            .into());
-        }
-        let intrinsic = intrinsic_gas(transaction, size);
-        if tx.gas_limit < intrinsic {
-            return Err(
-                InvalidTransaction::GasLimitTooLow { limit: tx.gas_limit, intrinsic }.into()
-            );
-        }
-        let min = self.runtime.min_gas_price;
-        if tx.gas_price < min {
-            return Err(InvalidTransaction::GasPriceTooLow { min, found: tx.gas_price }.into());
-        }
+        let intrinsic = intrinsic_gas(transaction, transaction.encoded_size());
         let left = self.context.gas_limit.saturating_sub(self.gas_used);
         if tx.gas_limit > left {
             return Err(InvalidTransaction::BlockGasExceeded { limit: tx.gas_limit, left }.into());

@@ -29,7 +29,7 @@ use super::types::{
     VersionJson, status_json,
 };
 use super::{AltanApiServer, openrpc};
-use crate::chain::{Chain, CommittedBlock, MAX_SUBMIT_BATCH};
+use crate::chain::{Chain, ChainError, CommittedBlock, MAX_SUBMIT_BATCH};
 use crate::interface::ContractInterface;
 use crate::producer::now_ms;
 use crate::work::{PoolConfig, WorkPool};
@@ -190,24 +190,36 @@ impl RpcServer {
                 }
                 Ok(n)
             }
-            BlockId::Hash(hash) => match self.chain.block(&hash).map_err(chain_error)? {
-                Some(block) => Ok(block.header.height),
-                None => {
+            BlockId::Hash(hash) => match self.chain.store().header(&hash) {
+                Ok(Some(header)) => Ok(header.height),
+                Err(e) => Err(chain_error(e.into())),
+                Ok(None) => {
                     Err(error::error(error::UNKNOWN_BLOCK, format!("no block has hash {hash}")))
                 }
             },
         }
     }
 
-    pub(super) fn block_of(&self, at: BlockId) -> RpcResult<Option<Block>> {
-        let block = match at {
-            BlockId::Hash(hash) => self.chain.block(&hash),
+    /// What `at` names, found by hash directly or else at the height it resolves to; `None`
+    /// when no such block exists.
+    fn find<T>(
+        &self,
+        at: BlockId,
+        by_hash: impl FnOnce(&Hash) -> Result<Option<T>, ChainError>,
+        at_height: impl FnOnce(u64) -> Result<Option<T>, ChainError>,
+    ) -> RpcResult<Option<T>> {
+        let found = match at {
+            BlockId::Hash(hash) => by_hash(&hash),
             other => match self.height_of(Some(other)) {
-                Ok(height) => self.chain.block_at(height),
+                Ok(height) => at_height(height),
                 Err(_) => return Ok(None),
             },
         };
-        block.map_err(chain_error)
+        found.map_err(chain_error)
+    }
+
+    pub(super) fn block_of(&self, at: BlockId) -> RpcResult<Option<Block>> {
+        self.find(at, |hash| self.chain.block(hash), |height| self.chain.block_at(height))
     }
 
     pub(super) fn is_final(&self, height: u64) -> bool {
@@ -299,14 +311,10 @@ impl AltanApiServer for RpcServer {
     }
 
     async fn header(&self, at: BlockId) -> RpcResult<Option<HeaderJson>> {
-        let header = match at {
-            BlockId::Hash(hash) => self.chain.store().header(&hash),
-            other => match self.height_of(Some(other)) {
-                Ok(height) => self.chain.store().header_at(height),
-                Err(_) => return Ok(None),
-            },
-        };
-        Ok(header.map_err(|e| chain_error(e.into()))?.map(|header| HeaderJson::from(&header)))
+        let store = self.chain.store();
+        let header =
+            self.find(at, |hash| Ok(store.header(hash)?), |height| Ok(store.header_at(height)?))?;
+        Ok(header.map(|header| HeaderJson::from(&header)))
     }
 
     async fn certificate(&self, height: u64) -> RpcResult<Option<HexBytes>> {

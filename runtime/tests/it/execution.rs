@@ -89,9 +89,22 @@ fn invalid_transactions_are_refused_and_change_nothing() {
     ];
     for (tx, expected) in cases {
         let signed = tx.clone().sign(&alice);
+        // The rule that admission applies before the state is read: it must refuse exactly the
+        // transactions that no state could make valid, with the reason execution gives.
+        let stateless = chain.runtime.check_stateless(&signed);
         match chain.execute(vec![signed]) {
             Err(BlockError::InvalidTransaction { index: 0, reason }) => {
-                assert!(expected(&reason), "{tx:?}: {reason:?}")
+                assert!(expected(&reason), "{tx:?}: {reason:?}");
+                let no_state_helps = matches!(
+                    reason,
+                    InvalidTransaction::WrongChainId { .. }
+                        | InvalidTransaction::GasLimitTooLow { .. }
+                        | InvalidTransaction::TooLarge { .. }
+                );
+                match stateless {
+                    Err(early) => assert_eq!(early, reason, "{tx:?}"),
+                    Ok(()) => assert!(!no_state_helps, "{tx:?} passed the stateless rule"),
+                }
             }
             other => panic!("{tx:?} was not refused: {other:?}"),
         }
