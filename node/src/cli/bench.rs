@@ -305,9 +305,9 @@ async fn record_final_heads(
     Ok((heads, recorder))
 }
 
-/// When each batch was sent, and how many transactions were refused.
+/// When each batch was sent and answered, and how many transactions were refused.
 struct Submitted {
-    batch_starts: Vec<Option<Instant>>,
+    batch_times: Vec<Option<(Instant, Instant)>>,
     refused: usize,
     admitted_at: Instant,
 }
@@ -319,17 +319,17 @@ async fn submit(
     started: Instant,
 ) -> anyhow::Result<Submitted> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let batch_starts = Arc::new(Mutex::new(vec![None; batches.len()]));
+    let batch_times = Arc::new(Mutex::new(vec![None; batches.len()]));
     let next = Arc::new(AtomicUsize::new(0));
     let batches = Arc::new(batches);
     let refused = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
         let rpc = client::http(&args.rpc.rpc)?;
-        let (next, batches, batch_starts, refused) = (
+        let (next, batches, batch_times, refused) = (
             Arc::clone(&next),
             Arc::clone(&batches),
-            Arc::clone(&batch_starts),
+            Arc::clone(&batch_times),
             Arc::clone(&refused),
         );
         let (rate, batch_len) = (args.rate, args.batch);
@@ -342,13 +342,14 @@ async fn submit(
                         started + Duration::from_secs_f64((index * batch_len) as f64 / rate as f64);
                     tokio::time::sleep_until(due.into()).await;
                 }
-                if let Ok(mut starts) = batch_starts.lock() {
-                    starts[index] = Some(Instant::now());
-                }
+                let sent = Instant::now();
                 let bad = match rpc.submit_batch(batch.clone()).await {
                     Ok(results) => results.iter().filter(|r| r.error.is_some()).count(),
                     Err(_) => batch.len(),
                 };
+                if let Ok(mut times) = batch_times.lock() {
+                    times[index] = Some((sent, Instant::now()));
+                }
                 refused.fetch_add(bad, Ordering::Relaxed);
             }
         }));
@@ -356,9 +357,9 @@ async fn submit(
     for worker in workers {
         worker.await?;
     }
-    let batch_starts = batch_starts.lock().map(|s| s.clone()).unwrap_or_default();
+    let batch_times = batch_times.lock().map(|s| s.clone()).unwrap_or_default();
     Ok(Submitted {
-        batch_starts,
+        batch_times,
         refused: refused.load(Ordering::Relaxed),
         admitted_at: Instant::now(),
     })
@@ -467,12 +468,16 @@ pub async fn run(args: BenchArgs, json_mode: bool) -> anyhow::Result<()> {
     let mut latencies = Vec::with_capacity(ids.len());
     let mut last_final = started;
     for (i, at) in final_at.iter().enumerate() {
-        if let (Some(at), Some(Some(start))) = (at, submitted.batch_starts.get(i / args.batch)) {
+        if let (Some(at), Some(Some((start, _)))) = (at, submitted.batch_times.get(i / args.batch))
+        {
             latencies.push(at.saturating_duration_since(*start));
             last_final = last_final.max(*at);
         }
     }
     latencies.sort();
+    let mut submit_calls: Vec<Duration> =
+        submitted.batch_times.iter().flatten().map(|(sent, answered)| *answered - *sent).collect();
+    submit_calls.sort();
     let measured = Measured {
         sent: ids.len(),
         refused: submitted.refused,
@@ -483,6 +488,11 @@ pub async fn run(args: BenchArgs, json_mode: bool) -> anyhow::Result<()> {
             / submitted.admitted_at.duration_since(started).as_secs_f64().max(1e-9),
         p50: percentile(&latencies, 0.50),
         p99: percentile(&latencies, 0.99),
+        submit_calls: (
+            percentile(&submit_calls, 0.50),
+            percentile(&submit_calls, 0.99),
+            submit_calls.last().copied().unwrap_or_default(),
+        ),
         intervals: block_intervals(&heads, started_ms, finished_ms),
         lsig,
         transfer_gas: prepared.transfer_gas,
@@ -508,6 +518,9 @@ struct Measured {
     admission: f64,
     p50: Duration,
     p99: Duration,
+    /// How long a `tx_submitBatch` call took (the part of the latency before admission): p50,
+    /// p99, max.
+    submit_calls: (Duration, Duration, Duration),
     /// Block intervals while loaded, in ms: p50, p99, max.
     intervals: (u64, u64, u64),
     lsig: f64,
@@ -522,6 +535,9 @@ impl Measured {
         let (lsig, sustained, admission) = (self.lsig, self.sustained, self.admission);
         let (p50, p99) = (self.p50.as_secs_f64() * 1e3, self.p99.as_secs_f64() * 1e3);
         let (interval_p50, interval_p99, interval_max) = self.intervals;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let (call_p50, call_p99, call_max) =
+            (ms(self.submit_calls.0), ms(self.submit_calls.1), ms(self.submit_calls.2));
         if json_mode {
             let report = json!({
                 "transactions": self.sent,
@@ -535,6 +551,9 @@ impl Measured {
                 "admissionTps": admission.round(),
                 "latencyP50Ms": p50,
                 "latencyP99Ms": p99,
+                "submitCallP50Ms": call_p50,
+                "submitCallP99Ms": call_p99,
+                "submitCallMaxMs": call_max,
                 "blockIntervalP50Ms": interval_p50,
                 "blockIntervalP99Ms": interval_p99,
                 "blockIntervalMaxMs": interval_max,
@@ -560,6 +579,9 @@ impl Measured {
         println!("sustained        {sustained:.0} tx/s ({:.2} x L_sig)", sustained / lsig);
         println!("admission        {admission:.0} tx/s ({:.2} x L_sig)", admission / lsig);
         println!("submit to final  p50 {p50:.1} ms, p99 {p99:.1} ms");
+        println!(
+            "submit call      p50 {call_p50:.1} ms, p99 {call_p99:.1} ms, max {call_max:.1} ms"
+        );
         println!(
             "block interval   p50 {interval_p50} ms, p99 {interval_p99} ms, max {interval_max} ms"
         );
