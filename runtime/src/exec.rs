@@ -342,11 +342,11 @@ impl Runtime {
     /// The rules a transaction must meet whatever the state: its encoded size, the chain id,
     /// a gas limit that covers its intrinsic gas, and the minimum gas price. Admission, block
     /// building, block checking and sync all apply exactly these (the signature is checked
-    /// where the sender is recovered).
+    /// where the sender is recovered). Returns the intrinsic gas, which execution charges.
     pub fn check_stateless(
         &self,
         transaction: &SignedTransaction,
-    ) -> Result<(), InvalidTransaction> {
+    ) -> Result<Gas, InvalidTransaction> {
         let tx = &transaction.transaction;
         let size = transaction.encoded_size();
         if size > gas::MAX_TX_SIZE {
@@ -368,7 +368,7 @@ impl Runtime {
                 found: tx.gas_price,
             });
         }
-        Ok(())
+        Ok(intrinsic)
     }
 
     /// The VM.
@@ -574,9 +574,8 @@ impl BlockExecutor<'_> {
         transaction: &SignedTransaction,
         sender: Address,
     ) -> Result<&Receipt, TxError> {
-        self.runtime.check_stateless(transaction)?;
+        let intrinsic = self.runtime.check_stateless(transaction)?;
         let tx = &transaction.transaction;
-        let intrinsic = intrinsic_gas(transaction, transaction.encoded_size());
         let left = self.context.gas_limit.saturating_sub(self.gas_used);
         if tx.gas_limit > left {
             return Err(InvalidTransaction::BlockGasExceeded { limit: tx.gas_limit, left }.into());
