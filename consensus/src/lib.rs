@@ -99,6 +99,8 @@
 //! (`--seed <seed> --verbose`). The finality latency report is
 //! `cargo run --release -p altan-consensus --example latency`.
 
+// Pure: no clocks, timers, tasks or thread-local randomness (clippy.toml).
+#![warn(clippy::disallowed_methods, clippy::disallowed_types)]
 extern crate alloc;
 
 mod config;

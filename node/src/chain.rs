@@ -1,5 +1,5 @@
 //! The node's core: the chain's store, the runtime, the mempool and the head, with the
-//! operations the producer and the RPC server call.
+//! operations the engine and the RPC server call.
 //!
 //! Writes (building and committing a block) are serialized by one lock; reads go to rocksdb
 //! snapshots of committed versions and never wait for a block to be built. Every committed block
@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
 use altan_primitives::{
-    Address, Block, Certificate, ChainSpec, CommitSignature, Evidence, EvidenceError, Gas, Hash,
-    Header, Height, Receipt, SecretKey, SignedTransaction, ValidatorSet, merkle,
+    Address, Block, Certificate, ChainSpec, Evidence, EvidenceError, Gas, Hash, Header, Height,
+    Receipt, SecretKey, SignedTransaction, ValidatorSet, merkle,
 };
 use altan_runtime::exec::{BlockContext, BlockOutcome, InvalidTransaction, Runtime, TxError};
 use altan_runtime::state::{
@@ -623,28 +623,6 @@ impl Chain {
         Ok(self.store.events_of(contract, from, to, limit)?)
     }
 
-    /// Builds, executes and commits a block from the mempool on top of the head, made final at
-    /// once by this node's (single) validator key. With `allow_empty` false and nothing ready,
-    /// builds nothing.
-    pub fn produce_block(
-        &self,
-        now_ms: u64,
-        allow_empty: bool,
-    ) -> Result<Option<Arc<CommittedBlock>>, ChainError> {
-        let Some(validator) = self.validator.clone() else {
-            return Err(ChainError::Spec("this node has no validator key".into()));
-        };
-        if !allow_empty && !self.has_ready_transactions() {
-            return Ok(None);
-        }
-        let executed = self.build_block(now_ms)?;
-        let height = executed.block.header.height;
-        // The set that signs block h is the one the state after block h - 1 names for h's epoch.
-        let set = self.validator_set_for(height)?;
-        let certificate = self.certify(&validator, &set, height, executed.hash);
-        self.commit_executed(&executed, certificate).map(Some)
-    }
-
     /// Builds and executes a block on top of the head from the mempool (and the evidence this
     /// node holds), proposed by this node's validator key; nothing is committed. Consensus
     /// proposes it and commits it with [`Chain::commit_executed`] once it is decided.
@@ -967,31 +945,6 @@ impl Chain {
         // No receivers is fine: nobody subscribed.
         let _ = self.blocks.send(Arc::clone(&committed));
         Ok(committed)
-    }
-
-    /// The certificate of a block this node alone can finalize: its precommit, if its key is the
-    /// whole validator set's supermajority.
-    fn certify(
-        &self,
-        validator: &ValidatorKey,
-        set: &ValidatorSet,
-        height: Height,
-        hash: Hash,
-    ) -> Option<Certificate> {
-        let public = validator.key.public_key();
-        let index = set.validators.iter().position(|v| v.consensus_key == public)?;
-        let power = set.validators.get(index)?.power;
-        if !set.is_supermajority(power) {
-            return None;
-        }
-        let mut certificate =
-            Certificate { height, round: 0, block_hash: hash, signatures: Vec::new() };
-        let vote = certificate.precommit(self.spec.chain_id);
-        certificate.signatures.push(CommitSignature {
-            validator_index: u16::try_from(index).ok()?,
-            signature: vote.sign(&validator.key).signature,
-        });
-        Some(certificate)
     }
 }
 

@@ -7,8 +7,6 @@
 //!   selection. Synchronous and tested on its own.
 //! - [`chain`]: the node's core: executes and commits blocks, answers reads at any kept height and
 //!   broadcasts what happened to subscribers.
-//! - [`producer`]: the block production loop of a single validator (`altan dev`, `altan run`).
-//!   Consensus replaces its "commit at once" step with a vote when validators are many.
 //! - [`rpc`]: the JSON-RPC server (jsonrpsee; HTTP and WebSocket on one port), its JSON types,
 //!   error codes and OpenRPC document; [`client`] is the typed client the CLI, the benchmark and
 //!   the tests use.
@@ -16,8 +14,8 @@
 //! - [`network`]: the libp2p service (gossip, peer discovery, block sync), driven through a
 //!   handle and an event channel.
 //! - [`engine`]: the consensus machine, block sync and transaction gossip wired to the chain, the
-//!   network and the clock: what makes `altan run` a validator or a full node of a
-//!   multi-validator chain. [`status`] is what it reports for RPC.
+//!   network and the clock through a host interface: what makes `altan run` a validator or a
+//!   full node, and `altan dev` a chain of one validator. [`status`] is what it reports for RPC.
 //! - [`cli`]: the `altan` command line.
 //!
 //! The chain on disk (blocks, certificates, receipts, indexes, the consensus write-ahead log) is
@@ -34,7 +32,13 @@ pub mod keys;
 pub mod mempool;
 pub mod metrics;
 pub mod network;
-pub mod producer;
 pub mod rpc;
 pub mod status;
 pub mod work;
+
+/// Milliseconds since the Unix epoch by the system clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -7,6 +7,8 @@
 //! `altan-storage`. That keeps execution a pure function of (parent state, block), which is what
 //! consensus needs: every node that executes the same block gets the same state root, receipts
 //! and gas, and the tests here can check that deterministically and fast.
+// Pure: no clocks, timers, tasks or thread-local randomness (clippy.toml).
+#![warn(clippy::disallowed_methods, clippy::disallowed_types)]
 #![deny(unsafe_code)]
 
 mod accounts;

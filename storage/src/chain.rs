@@ -148,6 +148,19 @@ fn height_key(height: Height) -> [u8; 8] {
     height.to_be_bytes()
 }
 
+/// The step byte under which a round's proposed block is kept in the consensus log (message
+/// steps are 0, 1 and 2).
+const WAL_BLOCK_STEP: u8 = 0xFF;
+
+/// A consensus log entry's key: height, round, step.
+fn wal_key(height: Height, round: u32, step: u8) -> [u8; 13] {
+    let mut key = [0u8; 13];
+    key[..8].copy_from_slice(&height_key(height));
+    key[8..12].copy_from_slice(&round.to_be_bytes());
+    key[12] = step;
+    key
+}
+
 fn event_key(contract: &Address, location: EventLocation) -> [u8; EVENT_KEY_LEN] {
     let mut key = [0; EVENT_KEY_LEN];
     key[..20].copy_from_slice(contract.as_bytes());
@@ -344,28 +357,43 @@ impl ChainStore {
         Ok(found)
     }
 
-    /// Durably records a consensus message this validator signed (synced before it returns),
-    /// under its height, round and step.
+    /// Records a consensus message this validator signed under its height, round and step, and
+    /// with a proposal the block it proposes (which the message names only by hash), in one
+    /// write, synced before it returns when the store syncs its writes (a throwaway dev chain
+    /// does not). A restarted validator thus still has the block it may have voted for.
     pub fn persist_message(
         &self,
         height: Height,
         round: u32,
         step: u8,
         message: &[u8],
+        proposed_block: Option<&[u8]>,
     ) -> Result<(), ChainStoreError> {
-        let mut key = [0u8; 13];
-        key[..8].copy_from_slice(&height_key(height));
-        key[8..12].copy_from_slice(&round.to_be_bytes());
-        key[12] = step;
-        let mut options = rocksdb::WriteOptions::default();
-        options.set_sync(true);
         let cf = self.rocks().cf(CONSENSUS_WAL_CF)?;
-        self.rocks().db().put_cf_opt(cf, key, message, &options)?;
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put_cf(cf, wal_key(height, round, step), message);
+        if let Some(block) = proposed_block {
+            batch.put_cf(cf, wal_key(height, round, WAL_BLOCK_STEP), block);
+        }
+        self.rocks().db().write_opt(batch, self.rocks().write_options())?;
         Ok(())
     }
 
-    /// The consensus messages persisted for `height`, in key order.
+    /// The consensus messages persisted for `height`, in (round, step) order.
     pub fn persisted_messages(&self, height: Height) -> Result<Vec<Vec<u8>>, ChainStoreError> {
+        self.wal_entries(height, |step| step != WAL_BLOCK_STEP)
+    }
+
+    /// The blocks proposed with the messages persisted for `height`, in round order.
+    pub fn persisted_blocks(&self, height: Height) -> Result<Vec<Vec<u8>>, ChainStoreError> {
+        self.wal_entries(height, |step| step == WAL_BLOCK_STEP)
+    }
+
+    fn wal_entries(
+        &self,
+        height: Height,
+        wanted: impl Fn(u8) -> bool,
+    ) -> Result<Vec<Vec<u8>>, ChainStoreError> {
         let cf = self.rocks().cf(CONSENSUS_WAL_CF)?;
         let prefix = height_key(height);
         let mut found = Vec::new();
@@ -376,7 +404,9 @@ impl ChainStore {
             if !key.starts_with(&prefix) {
                 break;
             }
-            found.push(value.to_vec());
+            if key.get(12).copied().is_some_and(&wanted) {
+                found.push(value.to_vec());
+            }
         }
         Ok(found)
     }

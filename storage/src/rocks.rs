@@ -227,6 +227,11 @@ impl RocksStore {
         Ok(store)
     }
 
+    /// The options every write uses (synced or not, as opened).
+    pub(crate) fn write_options(&self) -> &WriteOptions {
+        &self.write_options
+    }
+
     /// Reads and checks the versions, and writes the format marker of a new database.
     fn load_meta(&self) -> Result<Meta, StoreError> {
         let cf = self.cf(META_CF)?;

@@ -336,7 +336,7 @@ async fn deploy_recurse(
     code: Vec<u8>,
 ) -> anyhow::Result<QueryRequest> {
     let interface = ContractInterface::from_wasm(&code)?;
-    let salt = blake3(format!("attack {}", crate::producer::now_ms()).as_bytes());
+    let salt = blake3(format!("attack {}", crate::now_ms()).as_bytes());
     let action = Action::Deploy { code, input: Vec::new(), value: 0, salt };
     let receipt = client::send(rpc, funder, action, client::GasSettings::default()).await?;
     let contract = receipt.contract_address.context("deploying the recurse contract failed")?;

@@ -189,7 +189,7 @@ async fn prepare(
             ("supply".into(), json!((u128::MAX / 4).to_string())),
         ],
     )?;
-    let salt = blake3(format!("bench {}", crate::producer::now_ms()).as_bytes());
+    let salt = blake3(format!("bench {}", crate::now_ms()).as_bytes());
     let deploy = Action::Deploy { code, input, value: 0, salt };
     let deployed = client::send(rpc, funder, deploy, client::GasSettings::default()).await?;
     let token = deployed.contract_address.context("the token deployment failed")?;
@@ -453,11 +453,11 @@ pub async fn run(args: BenchArgs, json_mode: bool) -> anyhow::Result<()> {
         true => None,
         false => Some(Attacking::start(&args.attack, &args.rpc.rpc, &funder).await?),
     };
-    let (started, started_ms) = (Instant::now(), crate::producer::now_ms());
+    let (started, started_ms) = (Instant::now(), crate::now_ms());
     let submitted = submit(&args, batches, started).await?;
     let expected = ids.len().saturating_sub(submitted.refused);
     let final_at = wait_final(&rpc, &ids, expected, &heads, &progress).await?;
-    let finished_ms = crate::producer::now_ms();
+    let finished_ms = crate::now_ms();
     progress.finish_and_clear();
     recorder.abort();
     let attacks = match attacking {

@@ -1,5 +1,5 @@
-//! `altan dev` and `altan run`: open the chain, serve RPC and metrics, produce blocks, stop on
-//! Ctrl-C or SIGTERM.
+//! `altan dev` and `altan run`: open the chain, start the engine, serve RPC and metrics, stop on
+//! Ctrl-C or SIGTERM (or when the engine stops).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,13 +14,13 @@ use tracing_subscriber::EnvFilter;
 use super::{NodeArgs, P2pArgs};
 use crate::chain::{Chain, ChainConfig, ValidatorKey};
 use crate::dev::{DEV_ACCOUNTS, DEV_BALANCE, dev_account_key, dev_spec, dev_validator_key};
-use crate::engine::{self, EngineConfig};
+use crate::engine::host::{LoneNetwork, TokioHost};
+use crate::engine::{self, BlockPacing, EngineConfig, EngineError};
 use crate::keys::{KeyStore, default_dir};
 use crate::mempool::MempoolConfig;
 use crate::metrics::{self, Metrics};
 use crate::network::{self, NetworkConfig, load_or_create_key};
-use crate::producer::{self, BlockTime, now_ms};
-use crate::rpc;
+use crate::{now_ms, rpc};
 
 const SPEC_FILE: &str = "spec.json";
 
@@ -36,10 +36,16 @@ fn init_logs(json: bool) {
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
-fn block_time(ms: Option<u64>) -> BlockTime {
-    match ms {
-        Some(ms) if ms > 0 => BlockTime::Every(Duration::from_millis(ms)),
-        _ => BlockTime::Instant,
+/// The dev chain's validator votes alone, so its own messages are the whole quorum: this only
+/// bounds a round whose block failed to build.
+const DEV_MESSAGE_DELAY: Duration = Duration::from_millis(100);
+
+/// `--block-time`: a block every interval, or (0 or absent) as soon as a transaction is ready
+/// and never an empty one.
+fn dev_pacing(block_time_ms: Option<u64>) -> BlockPacing {
+    match block_time_ms {
+        Some(ms) if ms > 0 => BlockPacing::Every(Duration::from_millis(ms)),
+        _ => BlockPacing::Ready { empty_after: None },
     }
 }
 
@@ -50,11 +56,7 @@ struct Started {
     handle: jsonrpsee::server::ServerHandle,
 }
 
-async fn start(
-    chain: &Arc<Chain>,
-    node: &NodeArgs,
-    produce: Option<BlockTime>,
-) -> anyhow::Result<Started> {
+async fn start(chain: &Arc<Chain>, node: &NodeArgs) -> anyhow::Result<Started> {
     let listener = tokio::net::TcpListener::bind(node.metrics_addr)
         .await
         .with_context(|| format!("binding the metrics address {}", node.metrics_addr))?;
@@ -64,22 +66,28 @@ async fn start(
     let (rpc, handle) = rpc::start(Arc::clone(chain), config)
         .await
         .with_context(|| format!("starting JSON-RPC on {}", node.rpc_addr))?;
-    if let Some(block_time) = produce {
-        tokio::spawn(producer::run(Arc::clone(chain), block_time));
-    }
     Ok(Started { rpc, metrics: metrics_addr, handle })
 }
 
-async fn wait_for_shutdown(started: Started) -> anyhow::Result<()> {
+/// Serves until Ctrl-C or SIGTERM, or until the engine stops (which is an error).
+async fn serve(
+    started: Started,
+    engine: tokio::task::JoinHandle<Result<(), EngineError>>,
+) -> anyhow::Result<()> {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
+    let ended = tokio::select! {
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = terminate.recv() => Ok(()),
+        ended = engine => match ended {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(anyhow::Error::new(error).context("the consensus engine stopped")),
+            Err(error) => Err(anyhow::anyhow!("the consensus engine failed: {error}")),
+        },
+    };
     info!(target: "altan::node", "shutting down");
     let _ = started.handle.stop();
     started.handle.stopped().await;
-    Ok(())
+    ended
 }
 
 fn chain_config(node: &NodeArgs, data_dir: &Path, sync_writes: bool) -> ChainConfig {
@@ -129,9 +137,13 @@ pub async fn dev(node: NodeArgs, block_time_ms: Option<u64>, json: bool) -> anyh
         Some(validator),
         Arc::new(Metrics::default()),
     )?;
-    let started = start(&chain, &node, Some(block_time(block_time_ms))).await?;
+    let (network, events) = LoneNetwork::new();
+    let config = EngineConfig::with_pacing(DEV_MESSAGE_DELAY, dev_pacing(block_time_ms));
+    let engine =
+        tokio::spawn(engine::run(Arc::clone(&chain), TokioHost::new(), network, events, config));
+    let started = start(&chain, &node).await?;
     print_dev_banner(&chain, &started, &data_dir, json, started_at.elapsed());
-    wait_for_shutdown(started).await
+    serve(started, engine).await
 }
 
 #[allow(clippy::print_stdout)]
@@ -247,9 +259,15 @@ pub async fn run(
         Duration::from_millis(p2p.consensus_delay),
         Duration::from_millis(p2p.empty_block_interval),
     );
-    let engine = tokio::spawn(engine::run(Arc::clone(&chain), network, events, engine_config));
+    let engine = tokio::spawn(engine::run(
+        Arc::clone(&chain),
+        TokioHost::new(),
+        network,
+        events,
+        engine_config,
+    ));
 
-    let started = start(&chain, &node, None).await?;
+    let started = start(&chain, &node).await?;
     #[allow(clippy::print_stdout)]
     if json {
         println!(
@@ -274,12 +292,5 @@ pub async fn run(
             None => println!("  following the chain (no validator key)"),
         }
     }
-    tokio::select! {
-        result = wait_for_shutdown(started) => result,
-        ended = engine => match ended {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(anyhow::Error::new(error).context("the consensus engine stopped")),
-            Err(error) => Err(anyhow::anyhow!("the consensus engine failed: {error}")),
-        },
-    }
+    serve(started, engine).await
 }

@@ -1,24 +1,25 @@
 //! The engine: the consensus machine, block sync and transaction gossip wired to the chain,
-//! the network and a real clock.
+//! the network and a clock, through the host interface ([`host`]).
 //!
-//! One task owns the [`Consensus`] machine and is the only writer of the chain in a networked
-//! node, so a block is never committed twice nor a height started twice. It waits on four
-//! things at once: network events, the machine's timeouts, the block it was asked to build
-//! (a leader waits until a transaction is ready, or the empty-block interval has passed), and
-//! answers to its block sync requests.
+//! One task owns the [`Consensus`] machine and is the only writer of the chain, so a block is
+//! never committed twice nor a height started twice. The same engine runs a validator in a
+//! network and `altan dev`, where it is the whole validator set on a network of its own
+//! ([`host::LoneNetwork`]). It waits on five things at once: its status tick, the machine's
+//! timeouts, the block it was asked to build (see [`BlockPacing`]), answers to its block sync
+//! requests, and network events.
 //!
 //! - **Consensus.** Proposals travel with their block on the consensus topic; votes alone. Each
-//!   message the machine signs is synced to the chain store's write-ahead log before it is sent,
-//!   and the log of the height being decided is handed back to the machine at start, so a
+//!   message the machine signs is written to the chain store's write-ahead log before it is
+//!   sent, and the log of the height being decided is handed back to the machine at start, so a
 //!   restarted validator never signs two different messages for one step. Blocks are executed
 //!   when the machine asks for a verdict and kept until the height is committed, so committing a
 //!   decided block does not execute it again. After each commit the node gossips the
 //!   certificate on the blocks topic: a node that missed the last precommits decides from it.
-//! - **Sync.** A node that sees a peer ahead of it (a certificate or consensus message of a later
-//!   height, a new peer, or no progress for a while) asks a peer for the final blocks after its
-//!   head, 64 at a time, and imports them: each certificate must verify against the validator
-//!   set its own state names for that height, so an epoch's set is trusted only through the
-//!   previous epoch's blocks. Then it starts consensus at the height after them.
+//! - **Sync** ([`sync`]). A node that sees a peer ahead of it (a certificate or consensus message
+//!   of a later height, a new peer, or no progress for a while) asks a peer for the final blocks
+//!   after its head, 64 at a time, and imports them: each certificate must verify against the
+//!   validator set its own state names for that height, so an epoch's set is trusted only
+//!   through the previous epoch's blocks. Then it starts consensus at the height after them.
 //! - **Transactions** admitted from this node's clients are gossiped in batches; those from peers
 //!   are admitted without being sent again ([`transactions`]).
 //!
@@ -29,66 +30,77 @@
 //! anything is persisted, so a message crosses each hop without waiting on execution; a
 //! proposal whose block then proves invalid is voted against, not forwarded again.
 
+// Time, tasks and randomness come from the host (see clippy.toml); `host.rs` alone may touch them.
+#![warn(clippy::disallowed_methods, clippy::disallowed_types)]
+
+mod blocks;
+mod gossip;
+pub mod host;
+mod pacing;
+pub mod sync;
+mod timers;
 pub mod transactions;
 pub mod wire;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use altan_consensus::{
-    Action, Config, Consensus, Input, InputError, NewHeight, SignedMessage, Timeout,
-};
+use altan_consensus::{Action, Config, Consensus, Input, InputError, NewHeight, SignedMessage};
 use altan_primitives::{Block, Certificate, Hash, Height};
 use parity_scale_codec::{Decode, Encode};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn};
 
-use crate::chain::{BlockRejection, Chain, ChainError, ExecutedBlock};
-use crate::network::{
-    MessageId, NetworkError, NetworkEvent, NetworkHandle, PeerId, Topic, Validation,
-};
-use crate::producer::now_ms;
-use crate::status::{ConsensusStatus, PeerStatus, SyncStatus};
-use wire::{BlockGossip, ConsensusGossip, Envelope, SyncItem};
+use crate::chain::{BlockRejection, Chain, ChainError};
+use crate::network::{NetworkError, NetworkEvent, PeerId, Topic};
+use crate::status::{ConsensusStatus, PeerStatus};
+use blocks::HeldBlocks;
+use host::{Host, Network, TaskFailed};
+pub use pacing::BlockPacing;
+use pacing::{FIRST_BUILD_RETRY, MAX_BUILD_RETRY, PendingBuild};
+pub use sync::SYNC_BATCH;
+use sync::SyncState;
+use timers::Timers;
+use wire::{BlockGossip, ConsensusGossip, Envelope};
 
 const TARGET: &str = "altan::engine";
 
-/// Final blocks asked of a peer at once.
-pub const SYNC_BATCH: u64 = 64;
-/// Blocks (proposed or built) held for the heights being decided.
-const MAX_HELD_BLOCKS: usize = 64;
-/// Blocks the machine asked to check that have not arrived yet.
-const MAX_AWAITED_BLOCKS: usize = 64;
-/// Timeouts held at once; the machine asks for a few per round.
-const MAX_TIMERS: usize = 1_024;
+/// How often the status is reported and a stall looked for.
+const TICK: Duration = Duration::from_millis(500);
 
 /// How the engine runs.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// The consensus machine's timeouts and bounds.
     pub consensus: Config,
-    /// The longest a leader waits for transactions before it proposes an empty block.
-    pub empty_block_interval: Duration,
+    /// When blocks are built.
+    pub pacing: BlockPacing,
     /// With no block committed for this long, the node asks a peer for newer final blocks.
     pub stall_timeout: Duration,
 }
 
 impl EngineConfig {
     /// Timeouts for messages that arrive within about `message_delay`, with leaders waiting up to
-    /// `empty_block_interval` for transactions. The proposal timeout covers that wait, so that
-    /// validators do not give up on a leader that is waiting for transactions.
+    /// `empty_block_interval` for transactions.
     pub fn new(message_delay: Duration, empty_block_interval: Duration) -> EngineConfig {
+        let pacing = BlockPacing::Ready { empty_after: Some(empty_block_interval) };
+        EngineConfig::with_pacing(message_delay, pacing)
+    }
+
+    /// Timeouts for messages that arrive within about `message_delay`, with blocks built as
+    /// `pacing` says. The proposal timeout covers a leader's wait, so that validators do not
+    /// give up on a leader that is waiting for transactions.
+    pub fn with_pacing(message_delay: Duration, pacing: BlockPacing) -> EngineConfig {
         let mut consensus = Config::for_message_delay(message_delay);
-        consensus.timeout_propose = consensus.timeout_propose.saturating_add(empty_block_interval);
+        consensus.timeout_propose = consensus.timeout_propose.saturating_add(pacing.longest_wait());
         let stall_timeout = consensus
             .timeout_propose
             .saturating_add(consensus.timeout_prevote)
             .saturating_add(consensus.timeout_precommit)
             .max(Duration::from_secs(2));
-        EngineConfig { consensus, empty_block_interval, stall_timeout }
+        EngineConfig { consensus, pacing, stall_timeout }
     }
 }
 
@@ -102,6 +114,9 @@ pub enum EngineError {
     /// The chain failed.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// Blocking work panicked.
+    #[error(transparent)]
+    Task(#[from] TaskFailed),
     /// The consensus machine refused to start a height from the chain's own data.
     #[error("starting height {height}: {reason}")]
     Start {
@@ -115,42 +130,27 @@ pub enum EngineError {
     NetworkClosed,
 }
 
-/// A block the machine asked for, waiting for transactions or the empty-block interval.
-#[derive(Debug, Clone, Copy)]
-struct PendingBuild {
-    height: Height,
-    round: u32,
-    deadline: tokio::time::Instant,
-}
-
-/// The answer to a block request, from a spawned task.
+/// The answer to a block request: the peer, the first height asked, the items.
 type SyncAnswer = (PeerId, u64, Result<Vec<Vec<u8>>, NetworkError>);
 
-struct Engine {
+struct Engine<H: Host, N: Network> {
     chain: Arc<Chain>,
-    network: NetworkHandle,
+    host: H,
+    network: N,
     config: EngineConfig,
     machine: Consensus,
     /// Distinguishes this node's repeated sendings (see [`Envelope`]).
     sending: u64,
-    timers: BinaryHeap<Reverse<(Instant, u64, Timeout)>>,
-    timer_sequence: u64,
-    /// Blocks of the heights being decided, by hash.
-    blocks: HashMap<Hash, Block>,
-    /// Those of them executed on the head.
-    executed: HashMap<Hash, Arc<ExecutedBlock>>,
-    /// Blocks the machine asked to check that have not arrived.
-    awaited: HashSet<Hash>,
+    timers: Timers,
+    next_tick: Duration,
+    blocks: HeldBlocks,
     building: Option<PendingBuild>,
+    /// The wait before the next try of a block that failed to build.
+    build_retry: Duration,
     /// Internal inputs (verdicts, built blocks) waiting to be fed.
     queue: VecDeque<Input>,
-    sync_jobs: JoinSet<SyncAnswer>,
-    sync_peer: Option<PeerId>,
-    best_seen: Height,
-    imported: u64,
-    last_progress: Instant,
-    peers: Vec<PeerId>,
-    next_peer: usize,
+    sync: SyncState,
+    sync_answers: mpsc::Sender<SyncAnswer>,
     last_round: (Height, u32),
     /// Whether this node's key is in the current height's validator set.
     signing: bool,
@@ -164,9 +164,10 @@ struct Engine {
 
 /// Runs the engine until the network stops or a fatal error: the consensus machine signs with
 /// the chain's validator key when it has one and follows the chain otherwise.
-pub async fn run(
+pub async fn run<H: Host, N: Network>(
     chain: Arc<Chain>,
-    network: NetworkHandle,
+    host: H,
+    network: N,
     mut events: mpsc::Receiver<NetworkEvent>,
     config: EngineConfig,
 ) -> Result<(), EngineError> {
@@ -176,56 +177,47 @@ pub async fn run(
         None => crate::keys::generate(),
     };
     let machine = Consensus::new(config.consensus.clone(), chain.spec().chain_id, key);
-    let transactions = transactions::spawn(Arc::clone(&chain), network.clone());
+    let transactions = transactions::spawn(Arc::clone(&chain), host.clone(), network.clone());
+    let (sync_answers, mut answers) = mpsc::channel(1);
+    let now = host.now();
     let mut engine = Engine {
         machine,
-        network,
-        config,
         // Random, so that two nodes sending the same message (a certificate with the same
         // signatures, a forwarded vote) do not send the same bytes, which gossipsub would drop.
-        sending: rand::random(),
-        timers: BinaryHeap::new(),
-        timer_sequence: 0,
-        blocks: HashMap::new(),
-        executed: HashMap::new(),
-        awaited: HashSet::new(),
+        sending: host.random(),
+        timers: Timers::default(),
+        next_tick: now.saturating_add(TICK),
+        blocks: HeldBlocks::default(),
         building: None,
+        build_retry: FIRST_BUILD_RETRY,
         queue: VecDeque::new(),
-        sync_jobs: JoinSet::new(),
-        sync_peer: None,
-        best_seen: chain.final_head().height,
-        imported: 0,
-        last_progress: Instant::now(),
-        peers: Vec::new(),
-        next_peer: 0,
+        sync: SyncState::new(chain.final_head().height, now, config.stall_timeout),
+        sync_answers,
         last_round: (0, 0),
         signing: false,
         committed: false,
         pending_commit: None,
         transactions,
         chain,
+        host,
+        network,
+        config,
     };
     engine.start_height(true).await?;
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let next_timer = engine.timers.peek().map(|Reverse((at, _, _))| *at);
-        let build = engine.building;
-        let chain = Arc::clone(&engine.chain);
+        let tick = engine.host.sleep_until(engine.next_tick);
+        let timer = sleep_until(&engine.host, engine.timers.next());
+        let build =
+            pacing::build_ready(engine.host.clone(), Arc::clone(&engine.chain), engine.building);
         // In a fixed order, so that the same inputs give the same steps (tokio would otherwise
         // pick among ready branches at random): the rare branches first, network events last,
         // so that a flood of gossip cannot hold back timers, building or sync.
         tokio::select! {
             biased;
-            _ = tick.tick() => engine.on_tick(),
-            () = sleep_until(next_timer) => engine.fire_timers().await?,
-            () = build_ready(&chain, build) => engine.build().await?,
-            Some(answer) = engine.sync_jobs.join_next(), if !engine.sync_jobs.is_empty() => {
-                match answer {
-                    Ok(answer) => engine.on_sync_answer(answer).await?,
-                    Err(error) => warn!(target: TARGET, %error, "a sync request task failed"),
-                }
-            }
+            () = tick => engine.on_tick(),
+            () = timer => engine.fire_timers().await?,
+            () = build => engine.build().await?,
+            Some(answer) = answers.recv() => engine.on_sync_answer(answer).await?,
             event = events.recv() => match event {
                 Some(event) => engine.on_network(event).await?,
                 None => return Err(EngineError::NetworkClosed),
@@ -234,38 +226,50 @@ pub async fn run(
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Resolves when the pending block should be built: a transaction is ready or the empty-block
-/// interval has passed.
-async fn build_ready(chain: &Chain, build: Option<PendingBuild>) {
-    let Some(build) = build else { return std::future::pending().await };
-    loop {
-        if chain.has_ready_transactions() || tokio::time::Instant::now() >= build.deadline {
-            return;
-        }
-        tokio::select! {
-            () = chain.transaction_arrived() => {}
-            () = tokio::time::sleep_until(build.deadline) => return,
+/// Resolves at `at`, or never.
+pub(crate) fn sleep_until<H: Host>(
+    host: &H,
+    at: Option<Duration>,
+) -> impl Future<Output = ()> + use<H> {
+    let sleep = at.map(|at| host.sleep_until(at));
+    async move {
+        match sleep {
+            Some(sleep) => sleep.await,
+            None => std::future::pending().await,
         }
     }
 }
 
-/// Runs blocking chain work on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ChainError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ChainError::Corrupt(format!("a blocking task failed: {e}")))
+/// Runs blocking chain work on the host's blocking pool.
+fn blocking<H: Host, T: Send + 'static, W: FnOnce() -> T + Send + 'static>(
+    host: &H,
+    work: W,
+) -> impl Future<Output = Result<T, EngineError>> + use<H, T, W> {
+    let task = host.run_blocking(work);
+    async move { Ok(task.await?) }
 }
 
-impl Engine {
+/// The messages this validator signed for `height` and the blocks it proposed with them, from
+/// the chain store's consensus log.
+fn restore_log(
+    chain: &Chain,
+    height: Height,
+) -> Result<(Vec<SignedMessage>, Vec<Block>), ChainError> {
+    let corrupt = |what: &str, e: parity_scale_codec::Error| {
+        ChainError::Corrupt(format!("a persisted {what}: {e}"))
+    };
+    let mut messages = Vec::new();
+    for bytes in chain.store().persisted_messages(height).map_err(ChainError::from)? {
+        messages.push(SignedMessage::decode(&mut &bytes[..]).map_err(|e| corrupt("message", e))?);
+    }
+    let mut blocks = Vec::new();
+    for bytes in chain.store().persisted_blocks(height).map_err(ChainError::from)? {
+        blocks.push(Block::decode(&mut &bytes[..]).map_err(|e| corrupt("proposed block", e))?);
+    }
+    Ok((messages, blocks))
+}
+
+impl<H: Host, N: Network> Engine<H, N> {
     fn height(&self) -> Height {
         self.machine.status().map_or(0, |s| s.height)
     }
@@ -281,19 +285,11 @@ impl Engine {
 
     async fn begin_height(&mut self, restore: bool) -> Result<(), EngineError> {
         let chain = Arc::clone(&self.chain);
-        let (height, validators, seed, restored) = blocking(move || {
+        let (height, validators, seed, (restored, proposed)) = blocking(&self.host, move || {
             let height = chain.head().height.saturating_add(1);
             let validators = chain.validator_set_for(height)?;
             let seed = chain.leader_seed_for(height)?;
-            let mut restored = Vec::new();
-            if restore {
-                for bytes in chain.store().persisted_messages(height).map_err(ChainError::from)? {
-                    let message = SignedMessage::decode(&mut &bytes[..]).map_err(|e| {
-                        ChainError::Corrupt(format!("a persisted consensus message: {e}"))
-                    })?;
-                    restored.push(message);
-                }
-            }
+            let restored = if restore { restore_log(&chain, height)? } else { Default::default() };
             Ok::<_, ChainError>((height, validators, seed, restored))
         })
         .await??;
@@ -304,9 +300,10 @@ impl Engine {
         if !restored.is_empty() {
             info!(target: TARGET, height, messages = restored.len(), "restoring signed consensus messages");
         }
-        self.blocks.retain(|_, block| block.header.height >= height);
-        self.executed.clear();
-        self.awaited.clear();
+        self.blocks.start_height(height);
+        for block in proposed {
+            self.blocks.hold(block);
+        }
         self.building = None;
         self.pending_commit = None;
         let own = self.machine.public_key();
@@ -325,7 +322,7 @@ impl Engine {
     fn accept(&mut self, input: Input, block: Option<Block>) -> Result<Vec<Action>, InputError> {
         let actions = self.machine.handle(input)?;
         if let Some(block) = block {
-            self.hold_block(block);
+            self.blocks.hold(block);
         }
         Ok(actions)
     }
@@ -338,28 +335,16 @@ impl Engine {
         Ok(())
     }
 
-    /// Feeds one input from outside, then the internal inputs it leads to. Returns the
-    /// machine's refusal of the outside input, if it refused it.
-    async fn feed(
-        &mut self,
-        input: Input,
-        block: Option<Block>,
-    ) -> Result<Result<(), InputError>, EngineError> {
-        match self.accept(input, block) {
-            Ok(actions) => {
-                self.act(actions).await?;
-                Ok(Ok(()))
+    /// Feeds one input from this node (a timeout, a built block), then the internal inputs it
+    /// leads to; the machine's refusal is logged.
+    async fn feed(&mut self, input: Input, what: &'static str) -> Result<(), EngineError> {
+        match self.accept(input, None) {
+            Ok(actions) => self.act(actions).await,
+            Err(error) => {
+                debug!(target: TARGET, %error, "{what} refused");
+                Ok(())
             }
-            Err(error) => Ok(Err(error)),
         }
-    }
-
-    /// Gives gossipsub the verdict on a message: accepted ones are forwarded at once.
-    async fn verdict(&mut self, id: MessageId, source: PeerId, validation: Validation) {
-        if validation == Validation::Reject {
-            self.chain.metrics().invalid_peer_messages.inc();
-        }
-        let _ = self.network.report(id, source, validation).await;
     }
 
     /// Feeds the queued internal inputs, and starts the next height after a commit, until
@@ -381,45 +366,20 @@ impl Engine {
         }
     }
 
-    fn hold_block(&mut self, block: Block) {
-        if self.blocks.len() >= MAX_HELD_BLOCKS {
-            // Keep the lowest heights: they are the ones being decided. Ties go by hash, so
-            // that the map's iteration order decides nothing.
-            if let Some(highest) = self
-                .blocks
-                .iter()
-                .max_by_key(|(hash, b)| (b.header.height, **hash))
-                .map(|(hash, _)| *hash)
-            {
-                self.blocks.remove(&highest);
-            }
-        }
-        self.blocks.insert(block.hash(), block);
-    }
-
     async fn perform(&mut self, actions: Vec<Action>) -> Result<(), EngineError> {
         for action in actions {
             match action {
                 Action::Persist(message) => self.persist(&message).await?,
                 Action::Broadcast(message) => self.broadcast(message).await,
                 Action::ScheduleTimeout { timeout, after } => {
-                    if self.timers.len() < MAX_TIMERS {
-                        self.timer_sequence = self.timer_sequence.wrapping_add(1);
-                        let now = Instant::now();
-                        let at = now.checked_add(after).unwrap_or(now);
-                        self.timers.push(Reverse((at, self.timer_sequence, timeout)));
-                    } else {
-                        warn!(target: TARGET, "too many timeouts pending; dropping one");
-                    }
+                    self.timers.set(self.host.now(), timeout, after);
                 }
                 Action::BuildBlock { height, round } => {
                     let parent_ms = self.chain.head().timestamp_ms;
-                    let wait = parent_ms
-                        .saturating_add(self.config.empty_block_interval.as_millis() as u64)
-                        .saturating_sub(now_ms());
-                    let now = tokio::time::Instant::now();
-                    let deadline = now.checked_add(Duration::from_millis(wait)).unwrap_or(now);
-                    self.building = Some(PendingBuild { height, round, deadline });
+                    let (now, wall_ms) = (self.host.now(), self.host.wall_ms());
+                    let pacing = self.config.pacing;
+                    let build = PendingBuild::new(pacing, (height, round), now, parent_ms, wall_ms);
+                    self.building = Some(build);
                 }
                 Action::CheckBlock { height, block_hash, .. } => {
                     self.check(height, block_hash).await?;
@@ -436,13 +396,23 @@ impl Engine {
         Ok(())
     }
 
+    /// Persists a message this node signed, with the block if it is a proposal, before it is
+    /// sent.
     async fn persist(&mut self, message: &SignedMessage) -> Result<(), EngineError> {
         let chain = Arc::clone(&self.chain);
         let (height, round, step) = (message.height(), message.round(), message.step() as u8);
         let bytes = message.encode();
-        blocking(move || chain.store().persist_message(height, round, step, &bytes))
-            .await?
-            .map_err(|e| EngineError::Persist(e.to_string()))
+        let block = match message {
+            SignedMessage::Proposal(p) => {
+                self.blocks.get(&p.proposal.block_hash).map(Encode::encode)
+            }
+            SignedMessage::Vote(_) => None,
+        };
+        blocking(&self.host, move || {
+            chain.store().persist_message(height, round, step, &bytes, block.as_deref())
+        })
+        .await?
+        .map_err(|e| EngineError::Persist(e.to_string()))
     }
 
     async fn broadcast(&mut self, message: SignedMessage) {
@@ -460,72 +430,74 @@ impl Engine {
         self.sending = self.sending.wrapping_add(1);
         let bytes = Envelope { sending: self.sending, body }.encode();
         match self.network.publish(topic, bytes).await {
-            Ok(_) => {}
+            Ok(()) => {}
             Err(NetworkError::NoPeers) => debug!(target: TARGET, ?topic, "no peers to send to"),
             Err(error) => warn!(target: TARGET, ?topic, %error, "cannot publish"),
         }
     }
 
     async fn fire_timers(&mut self) -> Result<(), EngineError> {
-        let now = Instant::now();
-        while let Some(Reverse((at, _, timeout))) = self.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            if timeout.height < self.height() {
-                continue;
-            }
-            if let Err(error) = self.feed(Input::Timeout(timeout), None).await? {
-                debug!(target: TARGET, %error, "timeout refused");
+        let now = self.host.now();
+        while let Some(timeout) = self.timers.pop_due(now) {
+            if timeout.height >= self.height() {
+                self.feed(Input::Timeout(timeout), "timeout").await?;
             }
         }
         Ok(())
     }
 
+    /// Builds the pending block and proposes it. A failure to build is not the transactions'
+    /// fault (the disk, or resources the machine ran short of): the block is tried again after a
+    /// growing delay, so that a failure never loses it nor leaves ready transactions waiting for
+    /// another to arrive.
     async fn build(&mut self) -> Result<(), EngineError> {
         let Some(build) = self.building.take() else { return Ok(()) };
+        if self.machine.status().map(|s| (s.height, s.round)) != Some((build.height, build.round)) {
+            return Ok(());
+        }
         let chain = Arc::clone(&self.chain);
-        let executed = match blocking(move || chain.build_block(now_ms())).await? {
+        let now_ms = self.host.wall_ms();
+        let executed = match blocking(&self.host, move || chain.build_block(now_ms)).await? {
             Ok(executed) => executed,
             Err(error) => {
-                // The other validators time out on this round and move to the next leader.
-                error!(target: TARGET, height = build.height, %error, "cannot build a block");
+                let retry_ms = u64::try_from(self.build_retry.as_millis()).unwrap_or(u64::MAX);
+                error!(target: TARGET, height = build.height, %error, retry_ms,
+                    "cannot build a block; trying again");
+                self.building = Some(build.retry(self.host.now(), self.build_retry));
+                self.build_retry = self.build_retry.saturating_mul(2).min(MAX_BUILD_RETRY);
                 return Ok(());
             }
         };
+        self.build_retry = FIRST_BUILD_RETRY;
         if executed.block.header.height != build.height {
             debug!(target: TARGET, height = build.height, "the head moved while building");
             return Ok(());
         }
         let block_hash = executed.hash;
-        self.hold_block(executed.block.clone());
-        self.executed.insert(block_hash, Arc::new(executed));
+        self.blocks.add_executed(executed);
         let input = Input::BlockBuilt { height: build.height, round: build.round, block_hash };
-        if let Err(error) = self.feed(input, None).await? {
-            debug!(target: TARGET, %error, "built block refused");
-        }
-        Ok(())
+        self.feed(input, "built block").await
     }
 
     /// Executes a proposed block and queues the verdict; a block that has not arrived is
     /// checked when it does.
     async fn check(&mut self, height: Height, block_hash: Hash) -> Result<(), EngineError> {
-        if self.executed.contains_key(&block_hash) {
+        if self.blocks.executed(&block_hash).is_some() {
             self.queue.push_back(Input::BlockVerdict { height, block_hash, valid: true });
             return Ok(());
         }
         let Some(block) = self.blocks.get(&block_hash).cloned() else {
-            if self.awaited.len() < MAX_AWAITED_BLOCKS {
-                self.awaited.insert(block_hash);
-            }
+            self.blocks.wait_for(block_hash);
             return Ok(());
         };
-        self.awaited.remove(&block_hash);
+        self.blocks.arrived(&block_hash);
         let chain = Arc::clone(&self.chain);
-        let valid = match blocking(move || chain.execute_block(block, Some(now_ms()))).await? {
+        let now_ms = self.host.wall_ms();
+        let valid = match blocking(&self.host, move || chain.execute_block(block, Some(now_ms)))
+            .await?
+        {
             Ok(executed) => {
-                self.executed.insert(block_hash, Arc::new(executed));
+                self.blocks.add_executed(executed);
                 true
             }
             Err(BlockRejection::Invalid(reason)) => {
@@ -548,17 +520,18 @@ impl Engine {
     async fn commit(&mut self, certificate: Certificate) -> Result<(), EngineError> {
         let hash = certificate.block_hash;
         let height = certificate.height;
-        let executed = match self.executed.get(&hash) {
+        let executed = match self.blocks.executed(&hash) {
             Some(executed) => Arc::clone(executed),
             None => {
                 let Some(block) = self.blocks.get(&hash).cloned() else {
                     info!(target: TARGET, height, %hash, "decided a block this node does not have; fetching it");
                     self.pending_commit = Some(certificate);
-                    self.sync_any();
+                    let request = self.sync.ask_any(self.chain.head().height);
+                    self.send_request(request);
                     return Ok(());
                 };
                 let chain = Arc::clone(&self.chain);
-                match blocking(move || chain.execute_block(block, None)).await? {
+                match blocking(&self.host, move || chain.execute_block(block, None)).await? {
                     Ok(executed) => Arc::new(executed),
                     Err(error) => {
                         // More than 2/3 of stake decided it, so it is valid; this node failed.
@@ -570,266 +543,32 @@ impl Engine {
         };
         let chain = Arc::clone(&self.chain);
         let with = certificate.clone();
-        let committed = blocking(move || chain.commit_executed(&executed, Some(with))).await?;
+        let committed =
+            blocking(&self.host, move || chain.commit_executed(&executed, Some(with))).await?;
         if let Err(error) = committed {
             error!(target: TARGET, height, %hash, %error, "cannot commit a decided block");
             return Err(error.into());
         }
-        self.last_progress = Instant::now();
-        self.best_seen = self.best_seen.max(height);
+        self.sync.progressed(height, self.host.now());
         self.publish(Topic::Blocks, BlockGossip::Committed(certificate)).await;
         // The next height starts once the actions of this one are done (see `drain`).
         self.committed = true;
         Ok(())
     }
 
-    async fn on_network(&mut self, event: NetworkEvent) -> Result<(), EngineError> {
-        match event {
-            NetworkEvent::Gossip { topic: Topic::Transactions, source, id, data } => {
-                let inbound = transactions::Inbound { id: id.clone(), source, data };
-                if self.transactions.try_send(inbound).is_err() {
-                    let _ = self.network.report(id, source, Validation::Ignore).await;
-                }
-            }
-            NetworkEvent::Gossip { topic: Topic::Consensus, source, id, data } => {
-                self.on_consensus_gossip(source, id, &data).await?;
-            }
-            NetworkEvent::Gossip { source, id, data, .. } => {
-                self.on_block_gossip(source, id, &data).await?;
-            }
-            NetworkEvent::BlocksRequested { from, to, respond, .. } => {
-                let chain = Arc::clone(&self.chain);
-                tokio::spawn(async move {
-                    if let Ok(items) = blocking(move || serve_blocks(&chain, from, to)).await {
-                        let _ = respond.send(items);
-                    }
-                });
-            }
-            NetworkEvent::PeerConnected(peer) => {
-                if !self.peers.contains(&peer) {
-                    self.peers.push(peer);
-                }
-                self.refresh_peers();
-                // A new peer may be ahead: ask it.
-                self.sync_from(peer);
-            }
-            NetworkEvent::PeerDisconnected(peer) => {
-                self.peers.retain(|p| *p != peer);
-                self.refresh_peers();
-            }
-        }
-        Ok(())
-    }
-
-    /// A proposal or vote from gossip. Its verdict is given as soon as the machine has made
-    /// its cheap checks, before the block it carries executes and before anything is persisted,
-    /// so that forwarding does not wait on execution at every hop.
-    async fn on_consensus_gossip(
-        &mut self,
-        source: PeerId,
-        id: MessageId,
-        data: &[u8],
-    ) -> Result<(), EngineError> {
-        let envelope = match wire::decode_consensus(data) {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                debug!(target: TARGET, %source, %error, "refusing a consensus message");
-                self.verdict(id, source, Validation::Reject).await;
-                return Ok(());
-            }
-        };
-        // A message of the next height is buffered by the machine, which cannot check its
-        // signer's membership before that height's set is known: it is not forwarded.
-        let ahead = envelope.body.height() > self.height();
-        let (input, block) = match envelope.body {
-            ConsensusGossip::Proposal { proposal, block } => {
-                (Input::Proposal(proposal), block.map(|b| *b))
-            }
-            ConsensusGossip::Vote(vote) => (Input::Vote(vote), None),
-        };
-        // A block this node is waiting for (to check it, or to commit a decision) is taken from
-        // any proposal that carries it, even a refused one: its hash is what the votes were for.
-        let hash = block.as_ref().map(Block::hash);
-        let wanted = hash.is_some_and(|hash| {
-            self.awaited.contains(&hash)
-                || self.pending_commit.as_ref().is_some_and(|c| c.block_hash == hash)
-        });
-        let kept = if wanted { block.clone() } else { None };
-        let accepted = self.accept(input, block);
-        let validation = match &accepted {
-            Ok(_) if ahead => Validation::Ignore,
-            Ok(_) => Validation::Accept,
-            Err(InputError::FutureHeight { found, .. }) => {
-                // Someone decided the heights in between.
-                self.saw_height(found.saturating_sub(1), source);
-                Validation::Ignore
-            }
-            Err(error) if error.is_misbehaviour() => {
-                debug!(target: TARGET, %source, %error, "invalid consensus message");
-                Validation::Reject
-            }
-            Err(error) => {
-                debug!(target: TARGET, %source, %error, "consensus message not used");
-                Validation::Ignore
-            }
-        };
-        self.verdict(id, source, validation).await;
-        if let Ok(actions) = accepted {
-            self.act(actions).await?;
-        }
-        if let (Some(block), Some(hash)) = (kept, hash) {
-            self.take_wanted_block(block, hash).await?;
-        }
-        Ok(())
-    }
-
-    /// Uses a block that arrived after the machine asked for it: commits the decision that
-    /// waits for it, or checks it.
-    async fn take_wanted_block(&mut self, block: Block, hash: Hash) -> Result<(), EngineError> {
-        if let Some(certificate) = self.pending_commit.take_if(|c| c.block_hash == hash) {
-            self.hold_block(block);
-            self.commit(certificate).await?;
-        } else if self.awaited.contains(&hash) {
-            let height = block.header.height;
-            self.hold_block(block);
-            self.check(height, hash).await?;
-        } else {
-            return Ok(());
-        }
-        self.drain().await?;
-        self.report_status();
-        Ok(())
-    }
-
-    /// A certificate announced on the blocks topic; its verdict, like a consensus message's,
-    /// comes before the commit it may lead to.
-    async fn on_block_gossip(
-        &mut self,
-        source: PeerId,
-        id: MessageId,
-        data: &[u8],
-    ) -> Result<(), EngineError> {
-        let certificate = match wire::decode_blocks(data) {
-            Ok(Envelope { body: BlockGossip::Committed(certificate), .. }) => certificate,
-            Err(error) => {
-                debug!(target: TARGET, %source, %error, "refusing a block announcement");
-                self.verdict(id, source, Validation::Reject).await;
-                return Ok(());
-            }
-        };
-        let current = self.height();
-        if certificate.height != current {
-            if certificate.height > current {
-                self.saw_height(certificate.height, source);
-            }
-            self.verdict(id, source, Validation::Ignore).await;
-            return Ok(());
-        }
-        let accepted = self.accept(Input::Certificate(certificate), None);
-        let validation = match &accepted {
-            Ok(_) => Validation::Accept,
-            Err(error) if error.is_misbehaviour() => Validation::Reject,
-            Err(_) => Validation::Ignore,
-        };
-        self.verdict(id, source, validation).await;
-        if let Ok(actions) = accepted {
-            self.act(actions).await?;
-        }
-        Ok(())
-    }
-
-    /// A peer showed that the chain is final up to `height`.
-    fn saw_height(&mut self, height: Height, peer: PeerId) {
-        if height > self.best_seen {
-            self.best_seen = height;
-        }
-        if height > self.chain.head().height {
-            self.sync_from(peer);
-        }
-    }
-
-    fn sync_any(&mut self) {
-        if self.peers.is_empty() {
-            return;
-        }
-        self.next_peer = self.next_peer.wrapping_add(1).checked_rem(self.peers.len()).unwrap_or(0);
-        if let Some(peer) = self.peers.get(self.next_peer).copied() {
-            self.sync_from(peer);
-        }
-    }
-
-    /// Asks `peer` for the final blocks after the head, unless a request is in flight.
-    fn sync_from(&mut self, peer: PeerId) {
-        if self.sync_peer.is_some() {
-            return;
-        }
-        let from = self.chain.head().height.saturating_add(1);
-        let to = from.saturating_add(SYNC_BATCH - 1);
-        let network = self.network.clone();
-        self.sync_peer = Some(peer);
-        self.sync_jobs
-            .spawn(async move { (peer, from, network.request_blocks(peer, from, to).await) });
-    }
-
-    async fn on_sync_answer(&mut self, answer: SyncAnswer) -> Result<(), EngineError> {
-        self.sync_peer = None;
-        let (peer, from, result) = answer;
-        let items = match result {
-            Ok(items) => items,
-            Err(error) => {
-                debug!(target: TARGET, %peer, %error, "block request failed");
-                return Ok(());
-            }
-        };
-        if items.is_empty() || from != self.chain.head().height.saturating_add(1) {
-            self.report_status();
-            return Ok(());
-        }
-        let count = items.len();
-        let started = Instant::now();
-        let chain = Arc::clone(&self.chain);
-        let (imported, failure) = blocking(move || import_items(&chain, items)).await?;
-        if imported > 0 {
-            let last = from.saturating_add(imported).saturating_sub(1);
-            self.imported = self.imported.saturating_add(imported);
-            self.best_seen = self.best_seen.max(last);
-            self.last_progress = Instant::now();
-            self.chain.metrics().blocks_imported.inc_by(imported);
-            let rate = imported as f64 / started.elapsed().as_secs_f64().max(1e-6);
-            info!(target: TARGET, from, to = last, best_seen = self.best_seen, %peer,
-                blocks_per_second = rate as u64, "synced final blocks");
-            self.start_height(false).await?;
-        }
-        match failure {
-            Some(ImportFailure::Invalid(reason)) => {
-                warn!(target: TARGET, %peer, %reason, "a peer served an invalid block");
-                self.chain.metrics().invalid_peer_messages.inc();
-            }
-            Some(ImportFailure::Internal(error)) => return Err(error.into()),
-            None if imported == count as u64 && count as u64 == SYNC_BATCH => {
-                // There may be more.
-                self.sync_from(peer);
-            }
-            None => {}
-        }
-        self.report_status();
-        Ok(())
-    }
-
     fn on_tick(&mut self) {
-        if self.last_progress.elapsed() >= self.config.stall_timeout {
-            // Nothing committed for a while: maybe the others moved on without us.
-            self.last_progress = Instant::now();
-            self.sync_any();
-        }
+        let now = self.host.now();
+        self.next_tick = now.saturating_add(TICK);
+        let request = self.sync.tick(now, self.chain.head().height);
+        self.send_request(request);
         self.report_status();
     }
 
     fn refresh_peers(&self) {
-        let network = self.network.clone();
+        let peers = self.network.peers();
         let chain = Arc::clone(&self.chain);
-        tokio::spawn(async move {
-            if let Ok(peers) = network.peers().await {
+        self.host.spawn(async move {
+            if let Ok(peers) = peers.await {
                 chain.metrics().peers.set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
                 chain.status().set_peers(
                     peers
@@ -846,7 +585,6 @@ impl Engine {
 
     fn report_status(&mut self) {
         let Some(status) = self.machine.status() else { return };
-        let signing = self.signing;
         if (status.height, status.round) != self.last_round {
             if status.height == self.last_round.0 && status.round > self.last_round.1 {
                 self.chain.metrics().consensus_round_changes.inc();
@@ -857,66 +595,8 @@ impl Engine {
         self.chain.status().set_consensus(ConsensusStatus {
             height: status.height,
             round: status.round,
-            signing,
+            signing: self.signing,
         });
-        let head = self.chain.head().height;
-        self.chain.status().set_sync(SyncStatus {
-            syncing: self.best_seen > head.saturating_add(1),
-            best_seen: self.best_seen.max(head),
-            imported: self.imported,
-        });
+        self.chain.status().set_sync(self.sync.status(self.chain.head().height));
     }
-}
-
-/// Why importing synced blocks stopped early.
-enum ImportFailure {
-    /// The peer's block or certificate is invalid.
-    Invalid(String),
-    /// This node failed.
-    Internal(ChainError),
-}
-
-/// Imports synced items in order; returns how many were imported and why it stopped early.
-fn import_items(chain: &Chain, items: Vec<Vec<u8>>) -> (u64, Option<ImportFailure>) {
-    let mut imported = 0u64;
-    for bytes in items {
-        let item: SyncItem = match wire::decode_sync_item(&bytes) {
-            Ok(item) => item,
-            Err(error) => return (imported, Some(ImportFailure::Invalid(error.to_string()))),
-        };
-        match chain.import_block(item.block, item.certificate) {
-            Ok(_) => imported = imported.saturating_add(1),
-            Err(BlockRejection::Invalid(reason)) => {
-                return (imported, Some(ImportFailure::Invalid(reason)));
-            }
-            Err(BlockRejection::NotNext { height, head }) => {
-                return (
-                    imported,
-                    Some(ImportFailure::Invalid(format!(
-                        "served block {height} where {} was asked for",
-                        head.saturating_add(1)
-                    ))),
-                );
-            }
-            Err(BlockRejection::Internal(error)) => {
-                return (imported, Some(ImportFailure::Internal(error)));
-            }
-        }
-    }
-    (imported, None)
-}
-
-/// The final blocks `from..=to` with their certificates, as sync items, up to the first this
-/// node does not have.
-pub fn serve_blocks(chain: &Chain, from: Height, to: Height) -> Vec<Vec<u8>> {
-    let mut items = Vec::new();
-    for height in from..=to {
-        let (Ok(Some(block)), Ok(Some(certificate))) =
-            (chain.store().block_at(height), chain.store().certificate(height))
-        else {
-            break;
-        };
-        items.push(SyncItem { block, certificate }.encode());
-    }
-    items
 }

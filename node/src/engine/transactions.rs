@@ -10,9 +10,10 @@ use parity_scale_codec::Encode;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use super::host::{Host, Network};
 use super::wire::{self, Envelope, MAX_GOSSIP_TRANSACTIONS};
 use crate::chain::{Chain, SubmitError};
-use crate::network::{MessageId, NetworkError, NetworkHandle, PeerId, Topic, Validation};
+use crate::network::{MessageId, NetworkError, PeerId, Topic, Validation};
 
 const TARGET: &str = "altan::gossip";
 
@@ -37,32 +38,36 @@ pub struct Inbound {
 }
 
 /// Starts the gossip task and registers it with the chain; returns where inbound messages go.
-pub fn spawn(chain: Arc<Chain>, network: NetworkHandle) -> mpsc::Sender<Inbound> {
+pub fn spawn<H: Host, N: Network>(chain: Arc<Chain>, host: H, network: N) -> mpsc::Sender<Inbound> {
     let (outbound_tx, outbound) = mpsc::channel(OUTBOUND_QUEUE);
     let (inbound_tx, inbound) = mpsc::channel(INBOUND_QUEUE);
     chain.gossip_transactions_to(outbound_tx);
-    tokio::spawn(run(chain, network, outbound, inbound));
+    host.spawn(run(chain, host.clone(), network, outbound, inbound));
     inbound_tx
 }
 
-async fn run(
+async fn run<H: Host, N: Network>(
     chain: Arc<Chain>,
-    network: NetworkHandle,
+    host: H,
+    network: N,
     mut outbound: mpsc::Receiver<SignedTransaction>,
     mut inbound: mpsc::Receiver<Inbound>,
 ) {
     let mut batch: Vec<SignedTransaction> = Vec::new();
     let mut batch_bytes = 0usize;
-    let mut flush_at: Option<tokio::time::Instant> = None;
-    let mut sending: u64 = rand::random();
+    let mut flush_at: Option<Duration> = None;
+    let mut sending: u64 = host.random();
     loop {
-        let wait = async {
-            match flush_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let wait = super::sleep_until(&host, flush_at);
+        // Biased, so that the same inputs give the same steps: a due batch first.
         tokio::select! {
+            biased;
+            () = wait => {
+                sending = sending.wrapping_add(1);
+                send(&network, std::mem::take(&mut batch), sending).await;
+                batch_bytes = 0;
+                flush_at = None;
+            }
             transaction = outbound.recv() => {
                 let Some(transaction) = transaction else { return };
                 batch_bytes = batch_bytes.saturating_add(transaction.encoded_size());
@@ -75,28 +80,22 @@ async fn run(
                     batch_bytes = 0;
                     flush_at = None;
                 } else if flush_at.is_none() {
-                    flush_at = tokio::time::Instant::now().checked_add(BATCH_DELAY);
+                    flush_at = Some(host.now().saturating_add(BATCH_DELAY));
                 }
-            }
-            () = wait => {
-                sending = sending.wrapping_add(1);
-                send(&network, std::mem::take(&mut batch), sending).await;
-                batch_bytes = 0;
-                flush_at = None;
             }
             message = inbound.recv() => {
                 let Some(message) = message else { return };
-                let validation = admit(&chain, &message.data).await;
+                let validation = admit(&host, &chain, &message.data).await;
                 if validation == Validation::Reject {
                     chain.metrics().invalid_peer_messages.inc();
                 }
-                let _ = network.report(message.id, message.source, validation).await;
+                network.report(message.id, message.source, validation).await;
             }
         }
     }
 }
 
-async fn send(network: &NetworkHandle, batch: Vec<SignedTransaction>, sending: u64) {
+async fn send<N: Network>(network: &N, batch: Vec<SignedTransaction>, sending: u64) {
     if batch.is_empty() {
         return;
     }
@@ -105,7 +104,7 @@ async fn send(network: &NetworkHandle, batch: Vec<SignedTransaction>, sending: u
     // duplicate of an earlier one.
     let bytes = Envelope { sending, body: batch }.encode();
     match network.publish(Topic::Transactions, bytes).await {
-        Ok(_) => debug!(target: TARGET, count, "gossiped transactions"),
+        Ok(()) => debug!(target: TARGET, count, "gossiped transactions"),
         Err(NetworkError::NoPeers) => debug!(target: TARGET, count, "no peers for transactions"),
         Err(error) => warn!(target: TARGET, count, %error, "cannot gossip transactions"),
     }
@@ -113,7 +112,7 @@ async fn send(network: &NetworkHandle, batch: Vec<SignedTransaction>, sending: u
 
 /// Admits a peer's batch and says what gossipsub should do with it: reject it if anything in
 /// it could never be valid (a bad signature, another chain), accept it if something was new.
-async fn admit(chain: &Arc<Chain>, data: &[u8]) -> Validation {
+async fn admit<H: Host>(host: &H, chain: &Arc<Chain>, data: &[u8]) -> Validation {
     let transactions = match wire::decode_transactions_envelope(data) {
         Ok(transactions) => transactions,
         Err(error) => {
@@ -122,9 +121,7 @@ async fn admit(chain: &Arc<Chain>, data: &[u8]) -> Validation {
         }
     };
     let chain = Arc::clone(chain);
-    let Ok(results) =
-        tokio::task::spawn_blocking(move || chain.submit_from_peer(transactions)).await
-    else {
+    let Ok(results) = host.run_blocking(move || chain.submit_from_peer(transactions)).await else {
         return Validation::Ignore;
     };
     let mut admitted = false;

@@ -31,7 +31,7 @@ use super::types::{
 use super::{AltanApiServer, openrpc};
 use crate::chain::{Chain, ChainError, CommittedBlock, MAX_SUBMIT_BATCH};
 use crate::interface::ContractInterface;
-use crate::producer::now_ms;
+use crate::now_ms;
 use crate::work::{PoolConfig, WorkPool};
 
 const TARGET: &str = "altan::rpc";

@@ -62,7 +62,7 @@ pub const LOG_FILE: &str = "node.log";
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    altan_node::producer::now_ms()
+    altan_node::now_ms()
 }
 
 /// A fresh random secret key.

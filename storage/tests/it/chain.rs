@@ -237,20 +237,24 @@ fn events_are_found_by_contract_and_height_range_in_chain_order_up_to_the_limit(
 }
 
 #[test]
-fn the_consensus_log_keeps_what_was_signed_until_its_height_is_committed() {
+fn the_consensus_log_keeps_what_was_signed_and_proposed_until_its_height_is_committed() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path(), 1).unwrap();
-        store.persist_message(1, 0, 0, b"proposal 1").unwrap();
-        store.persist_message(1, 0, 1, b"prevote 1").unwrap();
-        store.persist_message(1, 1, 0, b"proposal 1 round 1").unwrap();
-        store.persist_message(2, 0, 1, b"prevote 2").unwrap();
+        store.persist_message(1, 0, 0, b"proposal 1", Some(b"block 1")).unwrap();
+        store.persist_message(1, 0, 1, b"prevote 1", None).unwrap();
+        store.persist_message(1, 1, 0, b"proposal 1 round 1", Some(b"block 1 round 1")).unwrap();
+        store.persist_message(2, 0, 1, b"prevote 2", None).unwrap();
     }
     let store = open(dir.path(), 1).unwrap();
     let expected: Vec<Vec<u8>> =
         vec![b"proposal 1".to_vec(), b"prevote 1".to_vec(), b"proposal 1 round 1".to_vec()];
     assert_eq!(store.persisted_messages(1).unwrap(), expected, "in (round, step) order");
+    let blocks: Vec<Vec<u8>> = vec![b"block 1".to_vec(), b"block 1 round 1".to_vec()];
+    assert_eq!(store.persisted_blocks(1).unwrap(), blocks, "proposed blocks, in round order");
     commit_next(&store, Address::ZERO, 0, true);
     assert!(store.persisted_messages(1).unwrap().is_empty(), "height 1 is decided");
+    assert!(store.persisted_blocks(1).unwrap().is_empty(), "and its blocks go with it");
     assert_eq!(store.persisted_messages(2).unwrap(), vec![b"prevote 2".to_vec()]);
+    assert!(store.persisted_blocks(2).unwrap().is_empty());
 }

@@ -108,7 +108,7 @@ async fn every_example_contract_works_through_the_node() {
     assert_eq!(rpc.account(payee, None).await.unwrap().balance.0, 600);
 
     // escrow: the buyer funds it at deployment, the arbiter releases to the seller.
-    let deadline = altan_node::producer::now_ms() + 3_600_000;
+    let deadline = altan_node::now_ms() + 3_600_000;
     let seller = altan_primitives::Address([0x55; 20]);
     let escrow = deploy(
         &rpc,

@@ -87,7 +87,9 @@ async fn kill_9_under_load_loses_nothing_committed() {
     )
     .await
     .unwrap();
-    assert_eq!(receipt.block_height, head.height + 1);
+    // A block proposed before the kill (kept in the consensus log with its proposal) may be
+    // decided first.
+    assert!(receipt.block_height > head.height, "included after the restart");
     node.stop();
 
     // Replay every committed block on a fresh in-memory state: the same roots, block by block.
