@@ -125,11 +125,11 @@ impl<H: Host, N: Network> Engine<H, N> {
     ) -> Result<(), EngineError> {
         if let Some(certificate) = self.pending_commit.take_if(|c| c.block_hash == hash) {
             self.blocks.hold(block);
-            self.commit(certificate).await?;
+            self.commit(certificate);
         } else if self.blocks.is_awaited(&hash) {
             let height = block.header.height;
             self.blocks.hold(block);
-            self.check(height, hash).await?;
+            self.check(height, hash);
         } else {
             return Ok(());
         }

@@ -4,9 +4,11 @@
 //! One task owns the [`Consensus`] machine and is the only writer of the chain, so a block is
 //! never committed twice nor a height started twice. The same engine runs a validator in a
 //! network and `altan dev`, where it is the whole validator set on a network of its own
-//! ([`host::LoneNetwork`]). It waits on five things at once: its status tick, the machine's
-//! timeouts, the block it was asked to build (see [`BlockPacing`]), answers to its block sync
-//! requests, and network events.
+//! ([`host::LoneNetwork`]). It waits on six things at once: its status tick, the results of
+//! block work (`jobs.rs`: building, checking and committing run off the loop, one at a time, so
+//! timers, votes and sync answers keep flowing while a block executes), the machine's timeouts,
+//! the block it was asked to build (see [`BlockPacing`]), answers to its block sync requests,
+//! and network events.
 //!
 //! - **Consensus.** Proposals travel with their block on the consensus topic; votes alone. Each
 //!   message the machine signs is written to the chain store's write-ahead log before it is
@@ -36,6 +38,7 @@
 mod blocks;
 mod gossip;
 pub mod host;
+mod jobs;
 mod pacing;
 pub mod sync;
 mod timers;
@@ -48,22 +51,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use altan_consensus::{Action, Config, Consensus, Input, InputError, NewHeight, SignedMessage};
-use altan_primitives::{Block, Certificate, Hash, Height};
+use altan_primitives::{Block, Certificate, Height};
 use parity_scale_codec::{Decode, Encode};
 use tokio::sync::mpsc;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
-use crate::chain::{BlockRejection, Chain, ChainError};
+use crate::chain::{Chain, ChainError};
 use crate::network::{NetworkError, NetworkEvent, PeerId, Topic};
 use crate::status::{ConsensusStatus, PeerStatus};
 use blocks::HeldBlocks;
 use host::{Host, Network, TaskFailed};
+use jobs::{Done, Jobs};
 pub use pacing::BlockPacing;
-use pacing::{FIRST_BUILD_RETRY, MAX_BUILD_RETRY, PendingBuild};
+use pacing::{FIRST_BUILD_RETRY, PendingBuild};
 pub use sync::SYNC_BATCH;
 use sync::SyncState;
 use timers::Timers;
-use wire::{BlockGossip, ConsensusGossip, Envelope};
+use wire::{ConsensusGossip, Envelope};
 
 const TARGET: &str = "altan::engine";
 
@@ -147,6 +151,9 @@ struct Engine<H: Host, N: Network> {
     building: Option<PendingBuild>,
     /// The wait before the next try of a block that failed to build.
     build_retry: Duration,
+    /// Block work (build, check, commit), run one at a time off the loop.
+    jobs: Jobs,
+    jobs_done: mpsc::Sender<Result<Done, TaskFailed>>,
     /// Internal inputs (verdicts, built blocks) waiting to be fed.
     queue: VecDeque<Input>,
     sync: SyncState,
@@ -179,6 +186,7 @@ pub async fn run<H: Host, N: Network>(
     let machine = Consensus::new(config.consensus.clone(), chain.spec().chain_id, key);
     let transactions = transactions::spawn(Arc::clone(&chain), host.clone(), network.clone());
     let (sync_answers, mut answers) = mpsc::channel(1);
+    let (jobs_done, mut done) = mpsc::channel(1);
     let now = host.now();
     let mut engine = Engine {
         machine,
@@ -190,6 +198,8 @@ pub async fn run<H: Host, N: Network>(
         blocks: HeldBlocks::default(),
         building: None,
         build_retry: FIRST_BUILD_RETRY,
+        jobs: Jobs::default(),
+        jobs_done,
         queue: VecDeque::new(),
         sync: SyncState::new(chain.final_head().height, now, config.stall_timeout),
         sync_answers,
@@ -205,20 +215,24 @@ pub async fn run<H: Host, N: Network>(
     };
     engine.start_height(true).await?;
     loop {
+        engine.start_job();
+        // A commit ends the height: until it is done, nothing that belongs to the next is taken.
+        let open = !engine.jobs.committing();
         let tick = engine.host.sleep_until(engine.next_tick);
         let timer = sleep_until(&engine.host, engine.timers.next());
         let build =
             pacing::build_ready(engine.host.clone(), Arc::clone(&engine.chain), engine.building);
         // In a fixed order, so that the same inputs give the same steps (tokio would otherwise
         // pick among ready branches at random): the rare branches first, network events last,
-        // so that a flood of gossip cannot hold back timers, building or sync.
+        // so that a flood of gossip cannot hold back timers, block work or sync.
         tokio::select! {
             biased;
             () = tick => engine.on_tick(),
-            () = timer => engine.fire_timers().await?,
-            () = build => engine.build().await?,
-            Some(answer) = answers.recv() => engine.on_sync_answer(answer).await?,
-            event = events.recv() => match event {
+            Some(done) = done.recv() => engine.on_job_done(done).await?,
+            () = timer, if open => engine.fire_timers().await?,
+            () = build, if open => engine.build(),
+            Some(answer) = answers.recv(), if open => engine.on_sync_answer(answer).await?,
+            event = events.recv(), if open => match event {
                 Some(event) => engine.on_network(event).await?,
                 None => return Err(EngineError::NetworkClosed),
             },
@@ -304,6 +318,7 @@ impl<H: Host, N: Network> Engine<H, N> {
         for block in proposed {
             self.blocks.hold(block);
         }
+        self.jobs.start_height(height);
         self.building = None;
         self.pending_commit = None;
         let own = self.machine.public_key();
@@ -381,10 +396,8 @@ impl<H: Host, N: Network> Engine<H, N> {
                     let build = PendingBuild::new(pacing, (height, round), now, parent_ms, wall_ms);
                     self.building = Some(build);
                 }
-                Action::CheckBlock { height, block_hash, .. } => {
-                    self.check(height, block_hash).await?;
-                }
-                Action::Commit(certificate) => self.commit(certificate).await?,
+                Action::CheckBlock { height, block_hash, .. } => self.check(height, block_hash),
+                Action::Commit(certificate) => self.commit(certificate),
                 Action::ReportEvidence(evidence) => {
                     warn!(target: TARGET, evidence = %evidence.hash(), "a validator equivocated");
                     if let Err(error) = self.chain.add_evidence(evidence) {
@@ -443,116 +456,6 @@ impl<H: Host, N: Network> Engine<H, N> {
                 self.feed(Input::Timeout(timeout), "timeout").await?;
             }
         }
-        Ok(())
-    }
-
-    /// Builds the pending block and proposes it. A failure to build is not the transactions'
-    /// fault (the disk, or resources the machine ran short of): the block is tried again after a
-    /// growing delay, so that a failure never loses it nor leaves ready transactions waiting for
-    /// another to arrive.
-    async fn build(&mut self) -> Result<(), EngineError> {
-        let Some(build) = self.building.take() else { return Ok(()) };
-        if self.machine.status().map(|s| (s.height, s.round)) != Some((build.height, build.round)) {
-            return Ok(());
-        }
-        let chain = Arc::clone(&self.chain);
-        let now_ms = self.host.wall_ms();
-        let executed = match blocking(&self.host, move || chain.build_block(now_ms)).await? {
-            Ok(executed) => executed,
-            Err(error) => {
-                let retry_ms = u64::try_from(self.build_retry.as_millis()).unwrap_or(u64::MAX);
-                error!(target: TARGET, height = build.height, %error, retry_ms,
-                    "cannot build a block; trying again");
-                self.building = Some(build.retry(self.host.now(), self.build_retry));
-                self.build_retry = self.build_retry.saturating_mul(2).min(MAX_BUILD_RETRY);
-                return Ok(());
-            }
-        };
-        self.build_retry = FIRST_BUILD_RETRY;
-        if executed.block.header.height != build.height {
-            debug!(target: TARGET, height = build.height, "the head moved while building");
-            return Ok(());
-        }
-        let block_hash = executed.hash;
-        self.blocks.add_executed(executed);
-        let input = Input::BlockBuilt { height: build.height, round: build.round, block_hash };
-        self.feed(input, "built block").await
-    }
-
-    /// Executes a proposed block and queues the verdict; a block that has not arrived is
-    /// checked when it does.
-    async fn check(&mut self, height: Height, block_hash: Hash) -> Result<(), EngineError> {
-        if self.blocks.executed(&block_hash).is_some() {
-            self.queue.push_back(Input::BlockVerdict { height, block_hash, valid: true });
-            return Ok(());
-        }
-        let Some(block) = self.blocks.get(&block_hash).cloned() else {
-            self.blocks.wait_for(block_hash);
-            return Ok(());
-        };
-        self.blocks.arrived(&block_hash);
-        let chain = Arc::clone(&self.chain);
-        let now_ms = self.host.wall_ms();
-        let valid = match blocking(&self.host, move || chain.execute_block(block, Some(now_ms)))
-            .await?
-        {
-            Ok(executed) => {
-                self.blocks.add_executed(executed);
-                true
-            }
-            Err(BlockRejection::Invalid(reason)) => {
-                warn!(target: TARGET, height, %block_hash, %reason, "invalid proposed block");
-                self.chain.metrics().invalid_peer_messages.inc();
-                false
-            }
-            Err(BlockRejection::NotNext { height, head }) => {
-                debug!(target: TARGET, height, head, "a proposed block does not follow the head");
-                return Ok(());
-            }
-            Err(BlockRejection::Internal(error)) => return Err(error.into()),
-        };
-        self.queue.push_back(Input::BlockVerdict { height, block_hash, valid });
-        Ok(())
-    }
-
-    /// Commits a decided block, gossips its certificate and starts the next height. A block that
-    /// never arrived is fetched by sync.
-    async fn commit(&mut self, certificate: Certificate) -> Result<(), EngineError> {
-        let hash = certificate.block_hash;
-        let height = certificate.height;
-        let executed = match self.blocks.executed(&hash) {
-            Some(executed) => Arc::clone(executed),
-            None => {
-                let Some(block) = self.blocks.get(&hash).cloned() else {
-                    info!(target: TARGET, height, %hash, "decided a block this node does not have; fetching it");
-                    self.pending_commit = Some(certificate);
-                    let request = self.sync.ask_any(self.chain.head().height);
-                    self.send_request(request);
-                    return Ok(());
-                };
-                let chain = Arc::clone(&self.chain);
-                match blocking(&self.host, move || chain.execute_block(block, None)).await? {
-                    Ok(executed) => Arc::new(executed),
-                    Err(error) => {
-                        // More than 2/3 of stake decided it, so it is valid; this node failed.
-                        error!(target: TARGET, height, %hash, %error, "cannot execute a decided block");
-                        return Ok(());
-                    }
-                }
-            }
-        };
-        let chain = Arc::clone(&self.chain);
-        let with = certificate.clone();
-        let committed =
-            blocking(&self.host, move || chain.commit_executed(&executed, Some(with))).await?;
-        if let Err(error) = committed {
-            error!(target: TARGET, height, %hash, %error, "cannot commit a decided block");
-            return Err(error.into());
-        }
-        self.sync.progressed(height, self.host.now());
-        self.publish(Topic::Blocks, BlockGossip::Committed(certificate)).await;
-        // The next height starts once the actions of this one are done (see `drain`).
-        self.committed = true;
         Ok(())
     }
 
