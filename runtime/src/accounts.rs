@@ -1,13 +1,24 @@
-//! Reading and writing accounts in an overlay.
+//! Reading and writing accounts: the one place that knows where an account lives in the state
+//! and how it is encoded.
 
 use altan_primitives::{Address, Balance};
 use parity_scale_codec::{Decode, Encode};
 
-use crate::state::{Account, Overlay, StateKey, StoreError};
+use crate::state::{Account, Overlay, StateKey, StateRead, StoreError};
+
+/// The account at `address` in a committed state (what the node reads for RPC and admission);
+/// a missing account is an empty one.
+pub fn read(state: &dyn StateRead, address: &Address) -> Result<Account, StoreError> {
+    decode(address, state.get(&StateKey::account(address))?)
+}
 
 /// The account at `address`; a missing account is an empty one.
 pub(crate) fn load(overlay: &mut Overlay, address: &Address) -> Result<Account, StoreError> {
-    match overlay.get(&StateKey::account(address))? {
+    decode(address, overlay.get(&StateKey::account(address))?)
+}
+
+fn decode(address: &Address, bytes: Option<Vec<u8>>) -> Result<Account, StoreError> {
+    match bytes {
         Some(bytes) => Account::decode(&mut bytes.as_slice())
             .map_err(|e| StoreError::Corrupt(format!("account {address}: {e}"))),
         None => Ok(Account::default()),

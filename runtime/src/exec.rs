@@ -321,17 +321,29 @@ pub struct Runtime {
     vm: Arc<Vm>,
     chain_id: ChainId,
     min_gas_price: Balance,
+    block_gas_limit: Option<Gas>,
 }
 
 impl Runtime {
-    /// A runtime for `chain_id` that takes any gas price.
+    /// A runtime for `chain_id` that takes any gas price and any header gas limit.
     pub fn new(chain_id: ChainId, config: VmConfig) -> Result<Runtime, wasmtime::Error> {
-        Ok(Runtime { vm: Arc::new(Vm::new(config)?), chain_id, min_gas_price: 0 })
+        let vm = Arc::new(Vm::new(config)?);
+        Ok(Runtime { vm, chain_id, min_gas_price: 0, block_gas_limit: None })
     }
 
-    /// A runtime for the chain of `spec`: its chain id and its minimum gas price.
+    /// A runtime for the chain of `spec`: its chain id, its minimum gas price and its block gas
+    /// limit.
     pub fn for_spec(spec: &ChainSpec, config: VmConfig) -> Result<Runtime, wasmtime::Error> {
-        Ok(Runtime { min_gas_price: spec.min_gas_price, ..Runtime::new(spec.chain_id, config)? })
+        Ok(Runtime {
+            min_gas_price: spec.min_gas_price,
+            block_gas_limit: Some(spec.block_gas_limit),
+            ..Runtime::new(spec.chain_id, config)?
+        })
+    }
+
+    /// The gas limit every header carries, for a runtime made for a spec.
+    pub fn block_gas_limit(&self) -> Option<Gas> {
+        self.block_gas_limit
     }
 
     /// The lowest gas price a transaction may offer.

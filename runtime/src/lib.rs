@@ -11,9 +11,10 @@
 #![warn(clippy::disallowed_methods, clippy::disallowed_types)]
 #![deny(unsafe_code)]
 
-mod accounts;
+pub mod accounts;
 pub mod exec;
 pub mod gas;
 pub mod staking;
 pub mod state;
+pub mod validate;
 pub mod vm;

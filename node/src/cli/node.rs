@@ -36,8 +36,8 @@ fn init_logs(json: bool) {
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
-/// The dev chain's validator votes alone, so its own messages are the whole quorum: this only
-/// bounds a round whose block failed to build.
+/// The dev chain's validator votes alone, so its own votes are the whole quorum at once and the
+/// vote timeouts this sets never fire; the proposal timeout covers the longest block wait.
 const DEV_MESSAGE_DELAY: Duration = Duration::from_millis(100);
 
 /// `--block-time`: a block every interval, or (0 or absent) as soon as a transaction is ready

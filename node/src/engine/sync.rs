@@ -170,7 +170,7 @@ pub fn import_items(chain: &Chain, items: Vec<Vec<u8>>) -> (u64, Option<ImportFa
                 imported = imported.saturating_add(1);
                 continue;
             }
-            Err(BlockRejection::Invalid(reason)) => ImportFailure::Invalid(reason),
+            Err(BlockRejection::Invalid(reason)) => ImportFailure::Invalid(reason.to_string()),
             Err(BlockRejection::NotNext { height, head }) => ImportFailure::Invalid(format!(
                 "served block {height} where {} was asked for",
                 head.saturating_add(1)

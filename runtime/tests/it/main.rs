@@ -2,6 +2,7 @@
 //! validation and determinism.
 #![allow(clippy::arithmetic_side_effects, clippy::type_complexity, missing_docs)]
 
+mod block_rules;
 mod common;
 mod determinism;
 mod execution;
