@@ -84,12 +84,13 @@ impl HeldBlocks {
 
 #[cfg(test)]
 #[allow(clippy::arithmetic_side_effects)]
-mod tests {
+pub(super) mod tests {
     use altan_primitives::{Address, Header};
 
     use super::*;
 
-    fn block(height: Height, salt: u64) -> Block {
+    /// An empty block of `height`, told apart from others of that height by `salt`.
+    pub(in crate::engine) fn block(height: Height, salt: u64) -> Block {
         Block {
             header: Header {
                 chain_id: 1,

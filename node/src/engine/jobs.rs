@@ -353,31 +353,8 @@ impl<H: Host, N: Network> Engine<H, N> {
 mod tests {
     use std::time::Duration;
 
-    use altan_primitives::{Address, Header};
-
     use super::*;
-
-    fn block(height: Height, salt: u64) -> Block {
-        Block {
-            header: Header {
-                chain_id: 1,
-                height,
-                parent_hash: Hash::ZERO,
-                timestamp_ms: salt,
-                proposer: Address::ZERO,
-                state_root: Hash::ZERO,
-                transactions_root: Hash::ZERO,
-                receipts_root: Hash::ZERO,
-                parent_certificate_hash: Hash::ZERO,
-                evidence_root: Hash::ZERO,
-                gas_used: 0,
-                gas_limit: 0,
-            },
-            transactions: Vec::new(),
-            parent_certificate: None,
-            evidence: Vec::new(),
-        }
-    }
+    use crate::engine::blocks::tests::block;
 
     fn build(height: Height) -> Job {
         Job::Build(PendingBuild {
