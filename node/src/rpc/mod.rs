@@ -4,6 +4,7 @@
 //! reference is docs/rpc.md, and `rpc.discover` returns the same as an OpenRPC document built
 //! from [`openrpc::METHODS`], which a test keeps equal to the registered methods.
 
+mod config;
 pub mod error;
 pub mod listener;
 pub mod openrpc;
@@ -17,7 +18,8 @@ use jsonrpsee::proc_macros::rpc;
 
 use altan_primitives::{Address, Hash};
 
-pub use server::{RpcConfig, RpcServer, start};
+pub use config::RpcConfig;
+pub use server::{RpcServer, start};
 use types::{
     AccountJson, BlockId, BlockJson, ChainInfo, DryRunRequest, EventFilter, EventJson, HeaderJson,
     HealthJson, HexBytes, LeaderJson, OutcomeJson, PeerJson, QueryRequest, ReceiptJson,

@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use altan_primitives::{Address, Block, Hash, Receipt, SignedTransaction, Transaction};
 use altan_runtime::gas::MAX_TX_SIZE;
@@ -19,8 +18,9 @@ use parity_scale_codec::DecodeAll;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::info;
 
+use super::config::RpcConfig;
 use super::error::{self, chain_error, free_error};
-use super::listener::{self, Limits};
+use super::listener;
 use super::params::StrictParams;
 use super::types::{
     AccountJson, Amount, BlockId, BlockJson, ChainInfo, ConsensusJson, DryRunRequest, EventFilter,
@@ -32,58 +32,9 @@ use super::{AltanApiServer, openrpc};
 use crate::chain::{Chain, ChainError, CommittedBlock, MAX_SUBMIT_BATCH};
 use crate::interface::ContractInterface;
 use crate::now_ms;
-use crate::work::{PoolConfig, WorkPool};
+use crate::work::WorkPool;
 
 const TARGET: &str = "altan::rpc";
-
-/// Limits and address of the RPC server.
-#[derive(Debug, Clone)]
-pub struct RpcConfig {
-    /// Where to listen (default 127.0.0.1:9944).
-    pub address: SocketAddr,
-    /// Largest request body, in bytes.
-    pub max_request_bytes: u32,
-    /// Largest response body, in bytes.
-    pub max_response_bytes: u32,
-    /// Connections, requests and sessions at once, and the idle timeout.
-    pub limits: Limits,
-    /// How often a WebSocket is pinged; one that answers nothing for three times as long is
-    /// closed.
-    pub ws_ping_interval: Duration,
-    /// Subscriptions per connection.
-    pub max_subscriptions_per_connection: u32,
-    /// Calls in one JSON-RPC batch.
-    pub max_batch_len: u32,
-    /// Blocks one `chain_getEvents` without a contract may scan.
-    pub max_event_range: u64,
-    /// Events one `chain_getEvents` returns at most.
-    pub max_events: u32,
-    /// The pool of heavy reads (whole blocks, transactions, events, proofs, leader schedules).
-    pub reads: PoolConfig,
-}
-
-impl Default for RpcConfig {
-    fn default() -> Self {
-        RpcConfig {
-            address: SocketAddr::from(([127, 0, 0, 1], 9944)),
-            max_request_bytes: 16 << 20,
-            max_response_bytes: 16 << 20,
-            limits: Limits {
-                max_connections: 1_024,
-                max_connections_per_ip: 64,
-                max_http_requests: 256,
-                max_ws_sessions: 256,
-                idle_timeout: Duration::from_secs(30),
-            },
-            ws_ping_interval: Duration::from_secs(30),
-            max_subscriptions_per_connection: 64,
-            max_batch_len: 256,
-            max_event_range: 1_000,
-            max_events: 1_000,
-            reads: PoolConfig { threads: 2, queue: 256, max_wait: Duration::from_secs(2) },
-        }
-    }
-}
 
 /// Heights one `staking_leaderSchedule` call covers at most.
 pub(super) const MAX_SCHEDULE_HEIGHTS: u32 = 1_000;
