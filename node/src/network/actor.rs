@@ -8,38 +8,27 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use libp2p::gossipsub::{self, MessageAcceptance, PublishError, TopicHash};
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, identify, kad, noise, ping, tcp, yamux};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::behaviour::{Behaviour, BehaviourEvent, Protocols};
-use super::codec::{BlocksRequest, BlocksResponse, Refusal, check_range, fit_response};
+use super::codec::Refusal;
 use super::ingress::{Message, NetworkHandle};
 use super::{
     LOG_TARGET, NetworkConfig, NetworkError, NetworkEvent, PeerInfo, Topic, Validation, peer_id_of,
 };
 
+mod sync;
+
+use sync::{Answer, Outbound};
+
 /// How long [`Actor::start`] waits for the listener to report its address.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Listen addresses taken from one peer's identify message for the routing table.
 const MAX_ADDRESSES_PER_PEER: usize = 8;
-
-/// The node's answer to a peer's block request, once it comes (or does not).
-struct Answer {
-    channel: ResponseChannel<BlocksResponse>,
-    peer: PeerId,
-    count: u64,
-    items: Option<Vec<Vec<u8>>>,
-}
-
-/// One of our block requests in flight.
-struct Outbound {
-    peer: PeerId,
-    count: u64,
-    respond: oneshot::Sender<Result<Vec<Vec<u8>>, NetworkError>>,
-}
 
 pub(crate) struct Actor {
     swarm: Swarm<Behaviour>,
@@ -388,126 +377,6 @@ impl Actor {
         }
     }
 
-    fn on_sync(&mut self, event: request_response::Event<BlocksRequest, BlocksResponse>) {
-        match event {
-            request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request { request, channel, .. } => {
-                    self.on_request(peer, request, channel);
-                }
-                request_response::Message::Response { request_id, response } => {
-                    self.on_response(request_id, response);
-                }
-            },
-            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
-                tracing::debug!(target: LOG_TARGET, %peer, %error, "block request failed");
-                if let Some(outbound) = self.outbound.remove(&request_id) {
-                    let error = match error {
-                        request_response::OutboundFailure::Timeout => NetworkError::Timeout,
-                        other => NetworkError::RequestFailed { peer, reason: other.to_string() },
-                    };
-                    let _ = outbound.respond.send(Err(error));
-                }
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                // Malformed or oversized requests end here (the codec's error), as do peers
-                // that hang up before the answer.
-                tracing::debug!(target: LOG_TARGET, %peer, %error, "inbound block request failed");
-            }
-            request_response::Event::ResponseSent { .. } => {}
-        }
-    }
-
-    fn on_request(
-        &mut self,
-        peer: PeerId,
-        request: BlocksRequest,
-        channel: ResponseChannel<BlocksResponse>,
-    ) {
-        let BlocksRequest { from, to } = request;
-        let limits = &self.config.limits;
-        let refusal = match check_range(from, to, limits.max_blocks_per_request) {
-            Err(refusal) => Some(refusal),
-            Ok(_) if self.inbound.len() >= limits.max_pending_inbound_requests => {
-                Some(Refusal::Busy)
-            }
-            Ok(count) => {
-                let (respond, answer) = oneshot::channel();
-                match self.emit(NetworkEvent::BlocksRequested { peer, from, to, respond }) {
-                    Ok(()) => {
-                        let timeout = self.config.request_timeout;
-                        self.inbound.push(Box::pin(async move {
-                            let items = tokio::time::timeout(timeout, answer)
-                                .await
-                                .ok()
-                                .and_then(Result::ok);
-                            Answer { channel, peer, count, items }
-                        }));
-                        return;
-                    }
-                    Err(refusal) => Some(refusal),
-                }
-            }
-        };
-        if let Some(refusal) = refusal {
-            tracing::debug!(target: LOG_TARGET, %peer, from, to, %refusal, "block request refused");
-            // An error means the peer is gone; there is no one to tell.
-            let _ = self
-                .swarm
-                .behaviour_mut()
-                .sync
-                .send_response(channel, BlocksResponse::Refused(refusal));
-        }
-    }
-
-    fn on_answer(&mut self, answer: Answer) {
-        let Answer { channel, peer, count, items } = answer;
-        let response = match items {
-            Some(mut items) => {
-                let limit = usize::try_from(count).unwrap_or(usize::MAX);
-                if items.len() > limit {
-                    tracing::warn!(
-                        target: LOG_TARGET,
-                        %peer,
-                        asked = count,
-                        given = items.len(),
-                        "the node answered more items than asked; truncated"
-                    );
-                    items.truncate(limit);
-                }
-                BlocksResponse::Items(fit_response(items, self.config.limits.max_response_bytes))
-            }
-            None => BlocksResponse::Refused(Refusal::Unavailable),
-        };
-        let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
-    }
-
-    fn on_response(&mut self, request_id: OutboundRequestId, response: BlocksResponse) {
-        let Some(Outbound { peer, count, respond }) = self.outbound.remove(&request_id) else {
-            return;
-        };
-        let result = match response {
-            BlocksResponse::Items(items) => {
-                if u64::try_from(items.len()).map_or(true, |n| n > count) {
-                    tracing::warn!(
-                        target: LOG_TARGET,
-                        %peer,
-                        asked = count,
-                        given = items.len(),
-                        "peer answered more items than asked"
-                    );
-                    Err(NetworkError::InvalidResponse {
-                        peer,
-                        reason: format!("{} items for a range of {count}", items.len()),
-                    })
-                } else {
-                    Ok(items)
-                }
-            }
-            BlocksResponse::Refused(refusal) => Err(NetworkError::Refused(refusal)),
-        };
-        let _ = respond.send(result);
-    }
-
     fn on_command(&mut self, command: Message) {
         match command {
             Message::Publish { topic, data, respond } => {
@@ -567,29 +436,6 @@ impl Actor {
                 let _ = respond.send(self.listen_addresses.clone());
             }
         }
-    }
-
-    /// Sends a block request, or answers at once when it cannot go out.
-    fn request_blocks(
-        &mut self,
-        peer: PeerId,
-        from: u64,
-        to: u64,
-        respond: oneshot::Sender<Result<Vec<Vec<u8>>, NetworkError>>,
-    ) {
-        let Some(span) = to.checked_sub(from) else {
-            let _ = respond.send(Err(NetworkError::InvalidRange { from, to }));
-            return;
-        };
-        let max = self.config.limits.max_pending_outbound_requests;
-        if self.outbound.len() >= max {
-            let _ = respond.send(Err(NetworkError::Busy { max }));
-            return;
-        }
-        let count = span.saturating_add(1);
-        let request_id =
-            self.swarm.behaviour_mut().sync.send_request(&peer, BlocksRequest { from, to });
-        self.outbound.insert(request_id, Outbound { peer, count, respond });
     }
 
     fn publish(
