@@ -17,7 +17,7 @@ use altan_primitives::{
     SignedTransaction, merkle,
 };
 use altan_runtime::accounts;
-use altan_runtime::exec::{BlockContext, Runtime};
+use altan_runtime::exec::{BlockContext, BlockError, GenesisError, Runtime};
 use altan_runtime::state::{Account, StateConfig, StateKey, StateProof, StateRead, StoreError};
 use altan_runtime::vm::{ArtifactStore, ExecutionError, VmConfig};
 use altan_storage::{
@@ -77,15 +77,26 @@ pub enum ChainError {
     /// Stored state does not decode.
     #[error("corrupt state: {0}")]
     Corrupt(String),
+    /// The data directory could not be made.
+    #[error("data directory {path}: {reason}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The genesis spec is invalid.
     #[error("invalid chain spec: {0}")]
-    Spec(String),
+    Genesis(#[from] GenesisError),
+    /// A block was to be built by a node with no validator key.
+    #[error("this node has no validator key")]
+    NoValidatorKey,
     /// The VM could not be built.
     #[error("vm: {0}")]
     Vm(String),
     /// A block this node built does not execute (its parent certificate or evidence).
-    #[error("block: {0}")]
-    Block(String),
+    #[error("a block built here does not execute: {0}")]
+    Block(BlockError),
     /// A state proof was asked for a block older than those whose trees the node keeps.
     #[error(
         "state proofs are served from block {oldest} on (the newest blocks' trees); block {height} is older"
@@ -173,16 +184,16 @@ impl Chain {
         validator: Option<ValidatorKey>,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Chain>, ChainError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            ChainError::Spec(format!("creating {}: {e}", config.data_dir.display()))
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| ChainError::DataDir {
+            path: config.data_dir.clone(),
+            reason: e.to_string(),
         })?;
         let artifacts: Arc<dyn ArtifactStore> =
             Arc::new(DiskArtifactStore::open(config.data_dir.join("artifacts"))?);
         let vm = VmConfig { artifacts: Some(Arc::clone(&artifacts)), ..VmConfig::default() };
         let runtime = Runtime::for_spec(&spec, vm).map_err(|e| ChainError::Vm(e.to_string()))?;
         let free = FreeExecution::new(config.free, &spec, artifacts)?;
-        let genesis_changes =
-            Runtime::genesis(&spec).map_err(|e| ChainError::Spec(e.to_string()))?;
+        let genesis_changes = Runtime::genesis(&spec)?;
         let options = StoreOptions {
             sync_writes: config.sync_writes,
             cache_bytes: config.cache_bytes,

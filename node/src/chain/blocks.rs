@@ -133,7 +133,7 @@ impl Chain {
     /// proposes it and commits it with [`Chain::commit_executed`] once it is decided.
     pub fn build_block(&self, now_ms: u64) -> Result<ExecutedBlock, ChainError> {
         let Some(validator) = self.validator.clone() else {
-            return Err(ChainError::Spec("this node has no validator key".into()));
+            return Err(ChainError::NoValidatorKey);
         };
         let started = Instant::now();
         let candidates = lock(&self.mempool).ready(MAX_BLOCK_TRANSACTIONS);
@@ -180,7 +180,7 @@ impl Chain {
                 Err(TxError::Fatal(error)) => return Err(error.into()),
             }
         }
-        let outcome = executor.finish().map_err(|e| ChainError::Block(e.to_string()))?;
+        let outcome = executor.finish().map_err(ChainError::Block)?;
         let commit = self.store.state().prepare(height, &outcome.changes)?;
         let header = Header {
             chain_id: self.spec.chain_id,
