@@ -84,9 +84,7 @@ impl Chain {
         &self,
         transactions: Vec<SignedTransaction>,
     ) -> Vec<Result<Hash, SubmitError>> {
-        let checked: Vec<_> =
-            transactions.into_par_iter().map(|transaction| self.precheck(transaction)).collect();
-        self.admit(checked, true)
+        self.submit_many(transactions, true)
     }
 
     /// Admits transactions gossiped by a peer, as [`Chain::submit_batch`] but without gossiping
@@ -95,9 +93,18 @@ impl Chain {
         &self,
         transactions: Vec<SignedTransaction>,
     ) -> Vec<Result<Hash, SubmitError>> {
+        self.submit_many(transactions, false)
+    }
+
+    /// Checks signatures in parallel, then admits; `local` ones are gossiped.
+    fn submit_many(
+        &self,
+        transactions: Vec<SignedTransaction>,
+        local: bool,
+    ) -> Vec<Result<Hash, SubmitError>> {
         let checked: Vec<_> =
             transactions.into_par_iter().map(|transaction| self.precheck(transaction)).collect();
-        self.admit(checked, false)
+        self.admit(checked, local)
     }
 
     fn admit(

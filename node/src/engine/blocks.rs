@@ -49,9 +49,12 @@ impl HeldBlocks {
         self.executed.get(hash)
     }
 
-    /// Holds a block executed on the head (and the block itself).
+    /// Holds a block executed on the head (and the block itself, unless it is held already: a
+    /// checked block was, and copying a full block again is not free).
     pub fn add_executed(&mut self, executed: ExecutedBlock) {
-        self.hold(executed.block.clone());
+        if !self.blocks.contains_key(&executed.hash) {
+            self.hold(executed.block.clone());
+        }
         self.awaited.remove(&executed.hash);
         self.executed.insert(executed.hash, Arc::new(executed));
     }
