@@ -19,9 +19,11 @@ use altan_primitives::{
 use altan_runtime::accounts;
 use altan_runtime::exec::{BlockContext, BlockError, GenesisError, Runtime};
 use altan_runtime::state::{Account, StateConfig, StateKey, StateProof, StateRead, StoreError};
-use altan_runtime::vm::{ArtifactStore, ExecutionError, VmConfig};
+use altan_runtime::vm::{ArtifactStore, ExecutionError, MemoryArtifactStore, VmConfig};
+pub use altan_storage::MemoryDisk;
 use altan_storage::{
-    BlockRef, ChainStore, ChainStoreError, DiskArtifactStore, EventLocation, StoreOptions,
+    BlockRef, ChainLocation, ChainStore, ChainStoreError, DiskArtifactStore, EventLocation,
+    StoreOptions,
 };
 use tokio::sync::{Notify, broadcast};
 use tracing::info;
@@ -47,11 +49,27 @@ const TARGET: &str = "altan::chain";
 /// Committed blocks a slow subscriber may fall behind before it is dropped.
 pub const BLOCK_CHANNEL_CAPACITY: usize = 256;
 
+/// Where a chain keeps its database and its cache of compiled contracts.
+#[derive(Debug, Clone)]
+pub enum DataDir {
+    /// In a directory: rocksdb under `db/`, compiled contracts under `artifacts/`.
+    Path(PathBuf),
+    /// On a simulated disk, which keeps what rocksdb promises across crashes and power losses
+    /// and nothing more, with compiled contracts in a memory cache that may be shared (a cache
+    /// keyed by code hash, as the directory's is).
+    Memory {
+        /// The database's disk.
+        disk: MemoryDisk,
+        /// The compiled-contract cache.
+        artifacts: Arc<MemoryArtifactStore>,
+    },
+}
+
 /// How to open a chain.
 #[derive(Debug, Clone)]
 pub struct ChainConfig {
     /// Where the database and the compiled-contract cache live.
-    pub data_dir: PathBuf,
+    pub data_dir: DataDir,
     /// Whether each block waits for fsync (off only for throwaway dev chains).
     pub sync_writes: bool,
     /// Mempool limits.
@@ -184,12 +202,21 @@ impl Chain {
         validator: Option<ValidatorKey>,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Chain>, ChainError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| ChainError::DataDir {
-            path: config.data_dir.clone(),
-            reason: e.to_string(),
-        })?;
-        let artifacts: Arc<dyn ArtifactStore> =
-            Arc::new(DiskArtifactStore::open(config.data_dir.join("artifacts"))?);
+        let db_path;
+        let (artifacts, location): (Arc<dyn ArtifactStore>, _) = match &config.data_dir {
+            DataDir::Path(path) => {
+                std::fs::create_dir_all(path).map_err(|e| ChainError::DataDir {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                db_path = path.join("db");
+                let artifacts = DiskArtifactStore::open(path.join("artifacts"))?;
+                (Arc::new(artifacts), ChainLocation::Disk(&db_path))
+            }
+            DataDir::Memory { disk, artifacts } => {
+                (Arc::clone(artifacts) as _, ChainLocation::Memory(disk))
+            }
+        };
         let vm = VmConfig { artifacts: Some(Arc::clone(&artifacts)), ..VmConfig::default() };
         let runtime = Runtime::for_spec(&spec, vm).map_err(|e| ChainError::Vm(e.to_string()))?;
         let free = FreeExecution::new(config.free, &spec, artifacts)?;
@@ -200,7 +227,7 @@ impl Chain {
             ..StoreOptions::default()
         };
         let store = ChainStore::open(
-            &config.data_dir.join("db"),
+            location,
             &spec,
             |state| {
                 let commit = state.prepare(0, &genesis_changes)?;

@@ -1,7 +1,7 @@
 //! Benchmarks of the state on rocksdb.
 //!
 //! - `commit_10k_keys`: a block of 10,000 fresh random 32-byte keys with 100-byte values through
-//!   `State<RocksStore>` (`prepare`, then `commit`: one synced batch) on a state that starts with
+//!   `State<DiskStore>` (`prepare`, then `commit`: one synced batch) on a state that starts with
 //!   100,000 keys and grows with every iteration, against a plain synced rocksdb `WriteBatch` of
 //!   the same keys and values into a database that also starts with 100,000 keys. Throughput in
 //!   keys. `merklized_prepare_only` and `merklized_commit_only` split the first into the root
@@ -9,7 +9,7 @@
 //! - Before those, the same comparison timed by hand, alternating the two on every round, so that
 //!   both see the same machine at the same moment; it prints keys/s of both and their ratio.
 //! - `state_root_10k_accounts`: `State::prepare` alone (the root computation, nothing written)
-//!   for a block that updates 10,000 of 100,000 accounts, on `MemoryStore` and on `RocksStore`.
+//!   for a block that updates 10,000 of 100,000 accounts, on `MemoryStore` and on `DiskStore`.
 //!
 //! Allocation runs through jemalloc, as in the `altan` binary.
 //!
@@ -24,7 +24,7 @@ use altan_primitives::Address;
 use altan_runtime::state::{
     Account, MemoryStore, State, StateChanges, StateKey, StateStore, Version,
 };
-use altan_storage::{RocksStore, StoreOptions};
+use altan_storage::{DiskStore, StoreOptions};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use parity_scale_codec::Encode;
 use rocksdb::{DB, DBCompressionType, Options, WriteBatch, WriteOptions};
@@ -66,8 +66,8 @@ fn random_block(rng: &mut Rng) -> StateChanges {
     (0..BLOCK_KEYS).map(|_| (rng.bytes(32), Some(rng.bytes(VALUE_BYTES)))).collect()
 }
 
-fn open_rocks(path: &std::path::Path) -> State<RocksStore> {
-    let store = RocksStore::open(path, &StoreOptions::default()).unwrap();
+fn open_rocks(path: &std::path::Path) -> State<DiskStore> {
+    let store = DiskStore::open(path, &StoreOptions::default()).unwrap();
     State::open(Arc::new(store)).unwrap()
 }
 
@@ -107,7 +107,7 @@ fn keys_per_second(time: Duration) -> f64 {
 
 /// The merklized commit and the raw batch timed by hand, alternating, from the same starting
 /// sizes; prints the medians and the ratio.
-fn compare_by_hand(state: &State<RocksStore>, raw: &Raw, rng: &mut Rng, next: &Cell<Version>) {
+fn compare_by_hand(state: &State<DiskStore>, raw: &Raw, rng: &mut Rng, next: &Cell<Version>) {
     let (mut prepare, mut commit, mut total, mut plain) = (vec![], vec![], vec![], vec![]);
     for _ in 0..ROUNDS {
         let changes = random_block(rng);

@@ -1,7 +1,7 @@
-//! The chain on rocksdb: the versioned state (through `altan-storage`) and, in column families
-//! beside it, the blocks, certificates, receipts, indexes and metadata.
+//! The chain on rocksdb (or a simulated [`MemoryDisk`]): the versioned state and, in column
+//! families beside it, the blocks, certificates, receipts, indexes and metadata.
 //!
-//! Every committed block is one synced `WriteBatch`: the state version of its height, the block,
+//! Every committed block is one synced write batch: the state version of its height, the block,
 //! its receipts and certificate, the index entries and the new head. After a crash (kill -9 or
 //! power loss) the database holds a prefix of the committed blocks, each complete.
 //!
@@ -25,12 +25,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::kv::{Batch, Cf, Kv, MemoryDisk, Scan};
+use crate::{DiskStore, StoreOptions};
 use altan_primitives::{Address, Block, Certificate, ChainSpec, Hash, Header, Height, Receipt};
 use altan_runtime::state::{State, StateCommit, StateConfig, StoreError};
 use parity_scale_codec::{Decode, Encode};
-use rocksdb::{Direction, IteratorMode, WriteBatch};
-
-use crate::{RocksStore, StoreOptions};
 
 const BLOCKS_CF: &str = "blocks";
 const BLOCK_HASHES_CF: &str = "block_hashes";
@@ -70,9 +69,6 @@ pub enum ChainStoreError {
     /// The state store failed.
     #[error(transparent)]
     State(#[from] StoreError),
-    /// rocksdb failed (its message; rocksdb's own types stay inside this crate).
-    #[error("rocksdb: {0}")]
-    Rocks(String),
     /// Stored bytes do not decode.
     #[error("corrupt chain data in {column}: {detail}")]
     Corrupt {
@@ -97,12 +93,6 @@ pub enum ChainStoreError {
         /// The head's height.
         head: Height,
     },
-}
-
-impl From<rocksdb::Error> for ChainStoreError {
-    fn from(error: rocksdb::Error) -> Self {
-        ChainStoreError::Rocks(error.into_string())
-    }
 }
 
 /// A pointer to a block: height and hash.
@@ -141,7 +131,7 @@ pub struct BlockCommit<'a> {
 
 /// The chain's durable store. Cheap to share behind an `Arc`; reads need no lock.
 pub struct ChainStore {
-    state: State<RocksStore>,
+    state: State<DiskStore>,
 }
 
 fn height_key(height: Height) -> [u8; 8] {
@@ -175,21 +165,33 @@ fn decode<T: Decode>(column: &'static str, bytes: &[u8]) -> Result<T, ChainStore
         .map_err(|error| ChainStoreError::Corrupt { column, detail: error.to_string() })
 }
 
+/// Where a chain store lives.
+#[derive(Debug, Clone)]
+pub enum ChainLocation<'a> {
+    /// rocksdb in this directory.
+    Disk(&'a Path),
+    /// A simulated disk (see [`MemoryDisk`]).
+    Memory(&'a MemoryDisk),
+}
+
 impl ChainStore {
-    /// Opens the store at `path`, creating it with `spec`'s genesis if empty. An existing store
-    /// must hold the same spec.
+    /// Opens the store at `location`, creating it with `spec`'s genesis if empty. An existing
+    /// store must hold the same spec.
     pub fn open(
-        path: &Path,
+        location: ChainLocation<'_>,
         spec: &ChainSpec,
-        genesis: impl FnOnce(&State<RocksStore>) -> Result<(Block, StateCommit), ChainStoreError>,
+        genesis: impl FnOnce(&State<DiskStore>) -> Result<(Block, StateCommit), ChainStoreError>,
         options: StoreOptions,
         state_config: StateConfig,
     ) -> Result<ChainStore, ChainStoreError> {
         let mut options = options;
         options.extra_column_families =
             CHAIN_COLUMN_FAMILIES.iter().map(|s| s.to_string()).collect();
-        let rocks = RocksStore::open(path, &options)?;
-        let state = State::open_with(Arc::new(rocks), state_config)?;
+        let disk = match location {
+            ChainLocation::Disk(path) => DiskStore::open(path, &options)?,
+            ChainLocation::Memory(disk) => DiskStore::open_memory(disk, &options)?,
+        };
+        let state = State::open_with(Arc::new(disk), state_config)?;
         let store = ChainStore { state };
         match store.spec()? {
             Some(stored) => {
@@ -218,17 +220,20 @@ impl ChainStore {
     }
 
     /// The versioned state.
-    pub fn state(&self) -> &State<RocksStore> {
+    pub fn state(&self) -> &State<DiskStore> {
         &self.state
     }
 
-    fn rocks(&self) -> &RocksStore {
-        self.state.store()
+    fn kv(&self) -> &Kv {
+        self.state.store().kv()
+    }
+
+    fn cf(&self, column: &'static str) -> Result<Cf, ChainStoreError> {
+        Ok(self.kv().cf(column)?)
     }
 
     fn get(&self, column: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, ChainStoreError> {
-        let cf = self.rocks().cf(column)?;
-        Ok(self.rocks().db().get_pinned_cf(cf, key)?.map(|value| value.to_vec()))
+        Ok(self.kv().get(self.cf(column)?, key)?)
     }
 
     /// The stored chain spec.
@@ -328,32 +333,29 @@ impl ChainStore {
         to: Height,
         limit: usize,
     ) -> Result<Vec<EventLocation>, ChainStoreError> {
-        let cf = self.rocks().cf(EVENT_INDEX_CF)?;
         let start = event_key(
             contract,
             EventLocation { height: from, transaction_index: 0, event_index: 0 },
         );
         let mut found = Vec::new();
-        for item in
-            self.rocks().db().iterator_cf(cf, IteratorMode::From(&start, Direction::Forward))
-        {
-            let (key, _) = item?;
+        self.kv().scan(self.cf(EVENT_INDEX_CF)?, &start, Scan::Short, &mut |key, _| {
             if key.len() != EVENT_KEY_LEN || &key[..20] != contract.as_bytes() {
-                break;
+                return Ok(false);
             }
             let number = |range: std::ops::Range<usize>| -> u64 {
                 key[range].iter().fold(0, |n, b| (n << 8) | u64::from(*b))
             };
             let height = number(20..28);
             if height > to || found.len() >= limit {
-                break;
+                return Ok(false);
             }
             found.push(EventLocation {
                 height,
                 transaction_index: u32::try_from(number(28..32)).unwrap_or(u32::MAX),
                 event_index: u32::try_from(number(32..36)).unwrap_or(u32::MAX),
             });
-        }
+            Ok(true)
+        })?;
         Ok(found)
     }
 
@@ -369,14 +371,13 @@ impl ChainStore {
         message: &[u8],
         proposed_block: Option<&[u8]>,
     ) -> Result<(), ChainStoreError> {
-        let cf = self.rocks().cf(CONSENSUS_WAL_CF)?;
-        let mut batch = rocksdb::WriteBatch::default();
-        batch.put_cf(cf, wal_key(height, round, step), message);
+        let cf = self.cf(CONSENSUS_WAL_CF)?;
+        let mut batch = Batch::default();
+        batch.put(cf, wal_key(height, round, step), message);
         if let Some(block) = proposed_block {
-            batch.put_cf(cf, wal_key(height, round, WAL_BLOCK_STEP), block);
+            batch.put(cf, wal_key(height, round, WAL_BLOCK_STEP), block);
         }
-        self.rocks().db().write_opt(batch, self.rocks().write_options())?;
-        Ok(())
+        Ok(self.kv().write(&batch)?)
     }
 
     /// The consensus messages persisted for `height`, in (round, step) order.
@@ -394,20 +395,17 @@ impl ChainStore {
         height: Height,
         wanted: impl Fn(u8) -> bool,
     ) -> Result<Vec<Vec<u8>>, ChainStoreError> {
-        let cf = self.rocks().cf(CONSENSUS_WAL_CF)?;
         let prefix = height_key(height);
         let mut found = Vec::new();
-        for item in
-            self.rocks().db().iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward))
-        {
-            let (key, value) = item?;
+        self.kv().scan(self.cf(CONSENSUS_WAL_CF)?, &prefix, Scan::Short, &mut |key, value| {
             if !key.starts_with(&prefix) {
-                break;
+                return Ok(false);
             }
             if key.get(12).copied().is_some_and(&wanted) {
                 found.push(value.to_vec());
             }
-        }
+            Ok(true)
+        })?;
         Ok(found)
     }
 
@@ -427,17 +425,16 @@ impl ChainStore {
         commit: BlockCommit<'_>,
         spec: Option<&ChainSpec>,
     ) -> Result<(), ChainStoreError> {
-        let rocks = self.rocks();
         let cfs = [
-            rocks.cf(BLOCKS_CF)?,
-            rocks.cf(BLOCK_HASHES_CF)?,
-            rocks.cf(RECEIPTS_CF)?,
-            rocks.cf(CERTIFICATES_CF)?,
-            rocks.cf(TX_INDEX_CF)?,
-            rocks.cf(EVENT_INDEX_CF)?,
-            rocks.cf(CHAIN_META_CF)?,
-            rocks.cf(CONSENSUS_WAL_CF)?,
-            rocks.cf(SENDERS_CF)?,
+            self.cf(BLOCKS_CF)?,
+            self.cf(BLOCK_HASHES_CF)?,
+            self.cf(RECEIPTS_CF)?,
+            self.cf(CERTIFICATES_CF)?,
+            self.cf(TX_INDEX_CF)?,
+            self.cf(EVENT_INDEX_CF)?,
+            self.cf(CHAIN_META_CF)?,
+            self.cf(CONSENSUS_WAL_CF)?,
+            self.cf(SENDERS_CF)?,
         ];
         let [
             blocks,
@@ -454,14 +451,14 @@ impl ChainStore {
         let hash = block.hash();
         let height = block.header.height;
         let head = BlockRef { height, hash }.encode();
-        let fill = |batch: &mut WriteBatch| {
-            batch.put_cf(blocks, hash.as_bytes(), block.encode());
-            batch.put_cf(block_hashes, height_key(height), hash.encode());
-            batch.put_cf(receipts, hash.as_bytes(), commit.receipts.encode());
-            batch.put_cf(senders, hash.as_bytes(), commit.senders.encode());
+        let fill = |batch: &mut Batch| {
+            batch.put(blocks, hash.as_bytes(), block.encode());
+            batch.put(block_hashes, height_key(height), hash.encode());
+            batch.put(receipts, hash.as_bytes(), commit.receipts.encode());
+            batch.put(senders, hash.as_bytes(), commit.senders.encode());
             for (index, transaction) in block.transactions.iter().enumerate() {
                 let index = u32::try_from(index).unwrap_or(u32::MAX);
-                batch.put_cf(tx_index, transaction.id().as_bytes(), (height, index).encode());
+                batch.put(tx_index, transaction.id().as_bytes(), (height, index).encode());
             }
             for (tx, receipt) in commit.receipts.iter().enumerate() {
                 for (event_number, event) in receipt.events.iter().enumerate() {
@@ -470,20 +467,20 @@ impl ChainStore {
                         transaction_index: u32::try_from(tx).unwrap_or(u32::MAX),
                         event_index: u32::try_from(event_number).unwrap_or(u32::MAX),
                     };
-                    batch.put_cf(event_index, event_key(&event.contract, location), []);
+                    batch.put(event_index, event_key(&event.contract, location), []);
                 }
             }
             if let Some(certificate) = commit.certificate {
-                batch.put_cf(certificates, height_key(height), certificate.encode());
-                batch.put_cf(meta, META_FINAL, &head);
+                batch.put(certificates, height_key(height), certificate.encode());
+                batch.put(meta, META_FINAL, &head);
             }
             if let Some(spec) = spec {
-                batch.put_cf(meta, META_SPEC, spec.encode());
-                batch.put_cf(meta, META_FINAL, &head);
+                batch.put(meta, META_SPEC, spec.encode());
+                batch.put(meta, META_FINAL, &head);
             }
-            batch.put_cf(meta, META_HEAD, &head);
+            batch.put(meta, META_HEAD, &head);
             // What was signed for this height and below can no longer matter.
-            batch.delete_range_cf(wal, height_key(0), height_key(height.saturating_add(1)));
+            batch.delete_range(wal, height_key(0), height_key(height.saturating_add(1)));
         };
         self.state.commit_using(commit.state, |store, state| store.commit_with(state, fill))?;
         Ok(())

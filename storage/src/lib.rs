@@ -1,8 +1,14 @@
 //! Everything Altan keeps on disk: the versioned state's values and roots on rocksdb
-//! ([`RocksStore`]), the chain beside them in the same database ([`ChainStore`]: blocks,
+//! ([`DiskStore`]), the chain beside them in the same database ([`ChainStore`]: blocks,
 //! receipts, certificates, indexes and the consensus write-ahead log) and the compiled-module
 //! cache as checked files ([`DiskArtifactStore`]). rocksdb is linked by this crate alone; no
 //! other crate sees its types or handles.
+//!
+//! The same stores open on a [`MemoryDisk`] instead of a directory: ordered maps that keep
+//! rocksdb's crash promise (an atomic batch; a synced write survives with all before it; of
+//! the unsynced writes a power loss keeps a prefix) and nothing more. The simulation runs the
+//! node's real storage code on it and pulls the plug. Both sit under one small key-value
+//! interface (the `kv` module), so the layouts, batches and recovery are written once.
 //!
 //! # Why a separate crate
 //!
@@ -19,7 +25,7 @@
 //! values by key hash and version (a deletion as a tombstone), each version's root, the index of
 //! superseded values that pruning walks, and the format, latest and oldest versions. A commit
 //! reads nothing: the tree tells it which stored value each write replaces
-//! (`StateCommit::stored_writes`). It is one synced `WriteBatch` holding all of a version, so a
+//! (`StateCommit::stored_writes`). It is one synced write batch holding all of a version, so a
 //! crash leaves every version either complete or absent; [`ChainStore`] puts a block, its
 //! receipts and indexes in the same batch. A read at a version is one backwards
 //! seek, which the prefix bloom filter on the values keeps cheap; `State::open` rebuilds the tree
@@ -36,11 +42,13 @@
 mod artifact;
 mod chain;
 mod codec;
-mod rocks;
+mod kv;
+mod store;
 
 pub use artifact::{DiskArtifactStore, MAX_ARTIFACT_BYTES};
-pub use chain::{BlockCommit, BlockRef, ChainStore, ChainStoreError, EventLocation};
-pub use rocks::{
-    FORMAT_VERSION, META_CF, ROOTS_CF, RocksStore, STALE_VALUES_CF, STATE_COLUMN_FAMILIES,
+pub use chain::{BlockCommit, BlockRef, ChainLocation, ChainStore, ChainStoreError, EventLocation};
+pub use kv::MemoryDisk;
+pub use store::{
+    DiskStore, FORMAT_VERSION, META_CF, ROOTS_CF, STALE_VALUES_CF, STATE_COLUMN_FAMILIES,
     StoreOptions, VALUES_CF,
 };

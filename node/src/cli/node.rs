@@ -12,7 +12,7 @@ use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 use super::{NodeArgs, P2pArgs};
-use crate::chain::{Chain, ChainConfig, ValidatorKey};
+use crate::chain::{Chain, ChainConfig, DataDir, ValidatorKey};
 use crate::dev::{DEV_ACCOUNTS, DEV_BALANCE, dev_account_key, dev_spec, dev_validator_key};
 use crate::engine::host::{LoneNetwork, TokioHost};
 use crate::engine::{self, BlockPacing, EngineConfig, EngineError};
@@ -92,7 +92,7 @@ async fn serve(
 
 fn chain_config(node: &NodeArgs, data_dir: &Path, sync_writes: bool) -> ChainConfig {
     ChainConfig {
-        data_dir: data_dir.to_path_buf(),
+        data_dir: DataDir::Path(data_dir.to_path_buf()),
         sync_writes,
         mempool: MempoolConfig { max_transactions: node.mempool_size, ..MempoolConfig::default() },
         cache_bytes: 256 << 20,

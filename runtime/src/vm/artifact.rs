@@ -30,6 +30,12 @@ pub struct MemoryArtifactStore {
     artifacts: Mutex<HashMap<Hash, Vec<u8>>>,
 }
 
+impl std::fmt::Debug for MemoryArtifactStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryArtifactStore").field("artifacts", &self.len()).finish()
+    }
+}
+
 impl MemoryArtifactStore {
     /// The number of artifacts held.
     pub fn len(&self) -> usize {

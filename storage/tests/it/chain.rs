@@ -9,7 +9,10 @@ use altan_primitives::{
     Receipt, SecretKey, SignedTransaction, StakingParams, Transaction, blake3,
 };
 use altan_runtime::state::{StateChanges, StateConfig};
-use altan_storage::{BlockCommit, ChainStore, ChainStoreError, EventLocation, StoreOptions};
+use altan_storage::{
+    BlockCommit, ChainLocation, ChainStore, ChainStoreError, EventLocation, MemoryDisk,
+    StoreOptions,
+};
 
 fn spec(chain_id: u64) -> ChainSpec {
     ChainSpec {
@@ -43,8 +46,16 @@ fn header(height: Height, parent_hash: Hash, state_root: Hash) -> Header {
 }
 
 fn open(path: &Path, chain_id: u64) -> Result<ChainStore, ChainStoreError> {
+    open_at(ChainLocation::Disk(path), chain_id, StoreOptions::default())
+}
+
+fn open_at(
+    location: ChainLocation<'_>,
+    chain_id: u64,
+    options: StoreOptions,
+) -> Result<ChainStore, ChainStoreError> {
     ChainStore::open(
-        path,
+        location,
         &spec(chain_id),
         |state| {
             let commit = state.prepare(0, &StateChanges::new())?;
@@ -57,7 +68,7 @@ fn open(path: &Path, chain_id: u64) -> Result<ChainStore, ChainStoreError> {
             };
             Ok((block, commit))
         },
-        StoreOptions::default(),
+        options,
         StateConfig::default(),
     )
 }
@@ -257,4 +268,44 @@ fn the_consensus_log_keeps_what_was_signed_and_proposed_until_its_height_is_comm
     assert!(store.persisted_blocks(1).unwrap().is_empty(), "and its blocks go with it");
     assert_eq!(store.persisted_messages(2).unwrap(), vec![b"prevote 2".to_vec()]);
     assert!(store.persisted_blocks(2).unwrap().is_empty());
+}
+
+/// On a memory disk, the store keeps what rocksdb would: with synced writes every committed block
+/// survives a power loss; without, a power loss keeps a prefix of the blocks, each whole (its
+/// state version, receipts, indexes and head together), and the store reopens on it.
+#[test]
+fn a_power_loss_keeps_a_prefix_of_whole_blocks() {
+    for (sync_writes, keep, survivors) in
+        [(true, 0, 5), (false, 0, 0), (false, 3, 3), (false, 9, 5)]
+    {
+        let disk = MemoryDisk::new();
+        let options = StoreOptions { sync_writes, ..StoreOptions::default() };
+        let mut blocks = Vec::new();
+        {
+            let store = open_at(ChainLocation::Memory(&disk), 1, options.clone()).unwrap();
+            for _ in 0..5 {
+                blocks.push(commit_next(&store, Address::ZERO, 1, true));
+            }
+            // Genesis and the format marker were written before the blocks.
+            let unsynced = if sync_writes { 0 } else { 7 };
+            assert_eq!(disk.unsynced_writes(), unsynced);
+        }
+        let genesis_and_marker = if sync_writes { 0 } else { 2 };
+        disk.power_loss(|n| (keep + genesis_and_marker).min(n));
+        let store = open_at(ChainLocation::Memory(&disk), 1, options).unwrap();
+        let head = store.head().unwrap();
+        assert_eq!(head.height, survivors, "sync {sync_writes}, keep {keep}");
+        for block in blocks.iter().take(survivors as usize) {
+            let height = block.header.height;
+            assert_eq!(store.block_at(height).unwrap().as_ref(), Some(block));
+            assert_eq!(store.state().root(height).unwrap(), block.header.state_root);
+            assert_eq!(store.receipts(&block.hash()).unwrap().map(|r| r.len()), Some(2));
+            assert!(store.certificate(height).unwrap().is_some());
+        }
+        for block in blocks.iter().skip(survivors as usize) {
+            assert_eq!(store.block_hash(block.header.height).unwrap(), None);
+            let first = block.transactions[0].id();
+            assert_eq!(store.transaction_location(&first).unwrap(), None);
+        }
+    }
 }

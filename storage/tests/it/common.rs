@@ -7,18 +7,18 @@ use std::sync::Arc;
 use altan_runtime::state::{
     KeyHash, MemoryStore, State, StateChanges, StateConfig, StateStore, Version,
 };
-use altan_storage::{RocksStore, StoreOptions};
+use altan_storage::{DiskStore, StoreOptions};
 
 /// The state on a rocksdb at `path`, created if missing, with its latest tree rebuilt and
 /// checked by `State::open`.
-pub fn open_rocks(path: &Path) -> State<RocksStore> {
+pub fn open_rocks(path: &Path) -> State<DiskStore> {
     open_rocks_with(path, StateConfig::default())
 }
 
 /// [`open_rocks`] keeping `config.tree_versions` trees in memory: with 1, every version but the
 /// latest is proved by rebuilding its tree from the store.
-pub fn open_rocks_with(path: &Path, config: StateConfig) -> State<RocksStore> {
-    let store = RocksStore::open(path, &StoreOptions::default()).expect("open rocksdb state");
+pub fn open_rocks_with(path: &Path, config: StateConfig) -> State<DiskStore> {
+    let store = DiskStore::open(path, &StoreOptions::default()).expect("open rocksdb state");
     State::open_with(Arc::new(store), config).expect("the stored state rebuilds to its root")
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use altan_runtime::state::{
     KeyHash, State, StateChanges, StateConfig, StateStore, StoreError, Version,
 };
-use altan_storage::{META_CF, ROOTS_CF, RocksStore, STALE_VALUES_CF, StoreOptions, VALUES_CF};
+use altan_storage::{DiskStore, META_CF, ROOTS_CF, STALE_VALUES_CF, StoreOptions, VALUES_CF};
 
 use crate::common::{block, key, open_rocks, open_rocks_with};
 
@@ -17,24 +17,19 @@ fn is_corrupt<T>(result: Result<T, StoreError>) -> bool {
 }
 
 /// Every entry of a column family, in key order.
-fn entries(store: &RocksStore, cf: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let cf = store.cf(cf).unwrap();
-    store
-        .db()
-        .iterator_cf(cf, rocksdb::IteratorMode::Start)
-        .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
-        .collect()
+fn entries(store: &DiskStore, cf: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    store.raw_entries(cf).unwrap()
 }
 
-fn put(store: &RocksStore, cf: &str, key: &[u8], value: &[u8]) {
-    store.db().put_cf(store.cf(cf).unwrap(), key, value).unwrap();
+fn put(store: &DiskStore, cf: &str, key: &[u8], value: &[u8]) {
+    store.raw_write(cf, key, Some(value)).unwrap();
 }
 
-fn delete(store: &RocksStore, cf: &str, key: &[u8]) {
-    store.db().delete_cf(store.cf(cf).unwrap(), key).unwrap();
+fn delete(store: &DiskStore, cf: &str, key: &[u8]) {
+    store.raw_write(cf, key, None).unwrap();
 }
 
-fn committed(dir: &Path, versions: u64) -> State<RocksStore> {
+fn committed(dir: &Path, versions: u64) -> State<DiskStore> {
     let state = open_rocks(dir);
     for version in 0..versions {
         state.apply(version, &block(version, 30, 20)).unwrap();
@@ -43,14 +38,14 @@ fn committed(dir: &Path, versions: u64) -> State<RocksStore> {
 }
 
 /// Opens the store at `dir` alone (no tree), lets `damage` write to it, and closes it.
-fn damage(dir: &Path, damage: impl FnOnce(&RocksStore)) {
-    let store = RocksStore::open(dir, &StoreOptions::default()).unwrap();
+fn damage(dir: &Path, damage: impl FnOnce(&DiskStore)) {
+    let store = DiskStore::open(dir, &StoreOptions::default()).unwrap();
     damage(&store);
 }
 
 /// Opens the store and the state over it, as a node does at start.
-fn reopen(dir: &Path) -> Result<State<RocksStore>, StoreError> {
-    let store = RocksStore::open(dir, &StoreOptions::default())?;
+fn reopen(dir: &Path) -> Result<State<DiskStore>, StoreError> {
+    let store = DiskStore::open(dir, &StoreOptions::default())?;
     State::open_with(Arc::new(store), StateConfig { tree_versions: 1 })
 }
 
@@ -97,7 +92,7 @@ fn malformed_value_keys_are_corrupt() {
 
 #[test]
 fn damaged_metadata_is_refused_at_open() {
-    type Damage = Box<dyn Fn(&RocksStore)>;
+    type Damage = Box<dyn Fn(&DiskStore)>;
     let cases: Vec<(&str, Damage)> = vec![
         ("latest of three bytes", Box::new(|s| put(s, META_CF, b"latest", b"\x01\x02\x03"))),
         ("an unknown format", Box::new(|s| put(s, META_CF, b"format", &99_u64.to_be_bytes()))),
@@ -125,7 +120,7 @@ fn damaged_metadata_is_refused_at_open() {
             let state = committed(dir.path(), 3);
             damage(state.store());
         }
-        let reopened = RocksStore::open(dir.path(), &StoreOptions::default());
+        let reopened = DiskStore::open(dir.path(), &StoreOptions::default());
         assert!(is_corrupt(reopened.map(|_| ())), "{what}");
     }
 }
@@ -144,7 +139,7 @@ fn a_value_changed_on_disk_fails_the_root_check_at_open() {
     }
     let good = reopen(dir.path()).unwrap().root(2).unwrap();
 
-    type Damage = fn(&RocksStore, &dyn Fn(u8) -> Vec<u8>);
+    type Damage = fn(&DiskStore, &dyn Fn(u8) -> Vec<u8>);
     let cases: [(&str, Damage); 7] = [
         ("a live value changed", |s, k| put(s, VALUES_CF, &value_key(&k(5), 0), b"\x01other")),
         ("a live value emptied", |s, k| put(s, VALUES_CF, &value_key(&k(5), 0), b"\x01")),
@@ -158,7 +153,7 @@ fn a_value_changed_on_disk_fails_the_root_check_at_open() {
     ];
     for (what, damage_with) in cases {
         let saved = {
-            let store = RocksStore::open(dir.path(), &StoreOptions::default()).unwrap();
+            let store = DiskStore::open(dir.path(), &StoreOptions::default()).unwrap();
             let saved = (entries(&store, VALUES_CF), entries(&store, ROOTS_CF));
             damage_with(&store, &k);
             saved

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use altan_primitives::{ExecutionStatus, Hash, Receipt};
 use altan_runtime::state::{MemoryStore, StateStore};
 use altan_runtime::vm::VmConfig;
-use altan_storage::{DiskArtifactStore, RocksStore, StoreOptions};
+use altan_storage::{DiskArtifactStore, DiskStore, StoreOptions};
 
 #[path = "../../../runtime/tests/it/common.rs"]
 #[allow(dead_code)]
@@ -25,8 +25,8 @@ fn run<S: StateStore>(chain: &mut Chain<S>) -> (Vec<Hash>, Vec<Receipt>) {
     (roots, receipts)
 }
 
-fn rocks(dir: &std::path::Path) -> Arc<RocksStore> {
-    Arc::new(RocksStore::open(dir, &StoreOptions::default()).expect("rocksdb opens"))
+fn rocks(dir: &std::path::Path) -> Arc<DiskStore> {
+    Arc::new(DiskStore::open(dir, &StoreOptions::default()).expect("rocksdb opens"))
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use altan_runtime::state::{PruneStats, State, StateChanges, StateStore, StoreError};
-use altan_storage::RocksStore;
+use altan_storage::DiskStore;
 
 use crate::common::{Model, apply_model, block, key, memory, open_rocks, scan};
 
@@ -50,7 +50,7 @@ fn pruning_removes_old_versions_and_keeps_recent_ones_whole() {
         assert!(is_unavailable(rocks.get_with_proof(&key(0), version)));
         assert!(is_unavailable(rocks.snapshot(version)));
     }
-    let check_kept = |state: &State<RocksStore>| {
+    let check_kept = |state: &State<DiskStore>| {
         for version in 15..=20_u64 {
             let root = roots[version as usize];
             assert_eq!(state.root(version).unwrap(), root);

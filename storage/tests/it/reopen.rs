@@ -1,10 +1,7 @@
 //! Closing and reopening a database, the caller's column families, and version-order checks.
 
-use std::cell::Cell;
-use std::sync::Arc;
-
-use altan_runtime::state::{State, StateStore, StoreError};
-use altan_storage::{RocksStore, StoreOptions};
+use altan_runtime::state::{StateStore, StoreError};
+use altan_storage::{DiskStore, StoreOptions};
 
 use crate::common::{Model, apply_model, block, key, memory, open_rocks};
 
@@ -60,58 +57,6 @@ fn reopened_store_has_the_same_versions_roots_and_values() {
     }
 }
 
-/// The node writes its own records in the state's batch through `State::commit_using` and
-/// `RocksStore::commit_with`; the state's tree advances with it, so one `State` serves every block.
-#[test]
-fn commit_with_writes_the_callers_data_in_the_same_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    let options =
-        StoreOptions { extra_column_families: vec!["blocks".into()], ..StoreOptions::default() };
-    let memory = memory();
-    {
-        let store = Arc::new(RocksStore::open(dir.path(), &options).unwrap());
-        let blocks = store.cf("blocks").unwrap();
-        let state = State::open(Arc::clone(&store)).unwrap();
-        for version in 0..3 {
-            let changes = block(version, KEY_SPACE, 10);
-            let commit = state.prepare(version, &changes).unwrap();
-            assert_eq!(commit.root(), memory.apply(version, &changes).unwrap());
-            state
-                .commit_using(&commit, |store, commit| {
-                    store.commit_with(commit, |batch| {
-                        batch.put_cf(blocks, version.to_be_bytes(), commit.root().0);
-                    })
-                })
-                .unwrap();
-        }
-
-        // A commit out of order writes nothing, and never asks the caller for its data.
-        let stale = state.prepare(3, &block(3, KEY_SPACE, 10)).unwrap();
-        state.apply(3, &block(3, KEY_SPACE, 10)).unwrap();
-        let called = Cell::new(false);
-        let refused = state.commit_using(&stale, |store, commit| {
-            store.commit_with(commit, |batch| {
-                called.set(true);
-                batch.put_cf(blocks, b"never", b"written");
-            })
-        });
-        assert!(matches!(refused, Err(StoreError::OutOfOrder { expected: Some(4), found: 3 })));
-        assert!(!called.get());
-    }
-
-    // Reopening without naming the family still opens it.
-    let store = RocksStore::open(dir.path(), &StoreOptions::default()).unwrap();
-    let state = State::open(Arc::new(store)).unwrap();
-    let blocks = state.store().cf("blocks").unwrap();
-    for version in 0..3_u64 {
-        let stored = state.store().db().get_cf(blocks, version.to_be_bytes()).unwrap();
-        assert_eq!(stored, Some(state.root(version).unwrap().0.to_vec()));
-        assert_eq!(state.root(version).unwrap(), memory.root(version).unwrap());
-    }
-    assert_eq!(state.store().db().get_cf(blocks, b"never").unwrap(), None);
-    assert_eq!(state.latest_version().unwrap(), Some(3));
-}
-
 #[test]
 fn commits_out_of_order_are_refused_like_memory_store() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,11 +88,11 @@ fn commits_out_of_order_are_refused_like_memory_store() {
 fn opening_a_missing_database_without_create_fails() {
     let dir = tempfile::tempdir().unwrap();
     let options = StoreOptions { create_if_missing: false, ..StoreOptions::default() };
-    let missing = RocksStore::open(dir.path().join("absent"), &options);
+    let missing = DiskStore::open(dir.path().join("absent"), &options);
     assert!(matches!(missing, Err(StoreError::Backend(_))));
 
-    drop(RocksStore::open(dir.path().join("present"), &StoreOptions::default()).unwrap());
-    let reopened = RocksStore::open(dir.path().join("present"), &options).unwrap();
+    drop(DiskStore::open(dir.path().join("present"), &StoreOptions::default()).unwrap());
+    let reopened = DiskStore::open(dir.path().join("present"), &options).unwrap();
     assert_eq!(reopened.latest_version().unwrap(), None);
 }
 
@@ -159,7 +104,7 @@ fn the_states_column_family_names_are_reserved() {
             extra_column_families: vec!["blocks".into(), name.into()],
             ..StoreOptions::default()
         };
-        let refused = RocksStore::open(dir.path(), &options);
+        let refused = DiskStore::open(dir.path(), &options);
         assert!(matches!(refused, Err(StoreError::Backend(_))), "{name}");
     }
 }
@@ -167,7 +112,7 @@ fn the_states_column_family_names_are_reserved() {
 #[test]
 fn a_database_open_elsewhere_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let _first = RocksStore::open(dir.path(), &StoreOptions::default()).unwrap();
-    let second = RocksStore::open(dir.path(), &StoreOptions::default());
+    let _first = DiskStore::open(dir.path(), &StoreOptions::default()).unwrap();
+    let second = DiskStore::open(dir.path(), &StoreOptions::default());
     assert!(matches!(second, Err(StoreError::Backend(_))));
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use altan_node::chain::{Chain, ChainConfig};
+use altan_node::chain::{Chain, ChainConfig, DataDir};
 use altan_node::client;
 use altan_node::rpc::AltanApiClient;
 use altan_node::rpc::types::{BlockId, HexBytes};
@@ -96,7 +96,7 @@ async fn kill_9_under_load_loses_nothing_committed() {
     let spec: ChainSpec =
         serde_json::from_str(&std::fs::read_to_string(data.join("spec.json")).unwrap()).unwrap();
     let config = ChainConfig {
-        data_dir: data.clone(),
+        data_dir: DataDir::Path(data.clone()),
         sync_writes: true,
         mempool: Default::default(),
         cache_bytes: 16 << 20,
