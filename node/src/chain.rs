@@ -65,6 +65,24 @@ pub enum DataDir {
     },
 }
 
+impl DataDir {
+    /// The compiled-contract cache, and the database's directory (made if missing) when the
+    /// chain lives in a directory.
+    fn open_artifacts(&self) -> Result<(Arc<dyn ArtifactStore>, Option<PathBuf>), ChainError> {
+        match self {
+            DataDir::Path(path) => {
+                std::fs::create_dir_all(path).map_err(|e| ChainError::DataDir {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                let artifacts = DiskArtifactStore::open(path.join("artifacts"))?;
+                Ok((Arc::new(artifacts), Some(path.join("db"))))
+            }
+            DataDir::Memory { artifacts, .. } => Ok((Arc::clone(artifacts) as _, None)),
+        }
+    }
+}
+
 /// How to open a chain.
 #[derive(Debug, Clone)]
 pub struct ChainConfig {
@@ -202,20 +220,10 @@ impl Chain {
         validator: Option<ValidatorKey>,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Chain>, ChainError> {
-        let db_path;
-        let (artifacts, location): (Arc<dyn ArtifactStore>, _) = match &config.data_dir {
-            DataDir::Path(path) => {
-                std::fs::create_dir_all(path).map_err(|e| ChainError::DataDir {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-                db_path = path.join("db");
-                let artifacts = DiskArtifactStore::open(path.join("artifacts"))?;
-                (Arc::new(artifacts), ChainLocation::Disk(&db_path))
-            }
-            DataDir::Memory { disk, artifacts } => {
-                (Arc::clone(artifacts) as _, ChainLocation::Memory(disk))
-            }
+        let (artifacts, db_path) = config.data_dir.open_artifacts()?;
+        let location = match (&config.data_dir, &db_path) {
+            (DataDir::Memory { disk, .. }, _) => ChainLocation::Memory(disk),
+            (DataDir::Path(path), db) => ChainLocation::Disk(db.as_deref().unwrap_or(path)),
         };
         let vm = VmConfig { artifacts: Some(Arc::clone(&artifacts)), ..VmConfig::default() };
         let runtime = Runtime::for_spec(&spec, vm).map_err(|e| ChainError::Vm(e.to_string()))?;

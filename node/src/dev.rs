@@ -19,7 +19,9 @@ pub const DEV_STAKE: Balance = 1_000 * 10u128.pow(18);
 /// Gas a dev block may use.
 pub const DEV_BLOCK_GAS_LIMIT: u64 = 200_000_000;
 
-fn derived_key(label: &str) -> SecretKey {
+/// A key derived from a label, the same on every machine: for dev and simulated chains, whose
+/// keys everyone may know.
+pub fn derived_key(label: &str) -> SecretKey {
     // A blake3 output is a valid secp256k1 scalar but with negligible probability; the counter
     // makes the derivation total anyway.
     (0u32..)

@@ -1,6 +1,6 @@
 //! The invariants read from the nodes' chains as the simulation runs: one final block per
 //! height across all nodes, and each node's stored state root equal to the one its block
-//! header commits to. (Double signing is checked on the network; a final block lost across a
+//! header commits to; and what the final blocks hold (transactions, evidence). (Double signing is checked on the network; a final block lost across a
 //! restart, when the node starts again.)
 
 use std::collections::BTreeMap;
@@ -14,12 +14,13 @@ pub struct Ledger {
     blocks: BTreeMap<Height, (Hash, Hash)>,
     read: Vec<Height>,
     transactions: u64,
+    evidence: u64,
 }
 
 impl Ledger {
     /// A ledger for `nodes` nodes.
     pub fn new(nodes: usize) -> Ledger {
-        Ledger { blocks: BTreeMap::new(), read: vec![0; nodes], transactions: 0 }
+        Ledger { blocks: BTreeMap::new(), read: vec![0; nodes], transactions: 0, evidence: 0 }
     }
 
     /// Reads node `index`'s final blocks it has not read yet. Returns what was newly learned,
@@ -60,6 +61,8 @@ impl Ledger {
                     self.blocks.insert(height, (hash, root));
                     let count = u64::try_from(block.transactions.len()).unwrap_or(u64::MAX);
                     self.transactions = self.transactions.saturating_add(count);
+                    let proofs = u64::try_from(block.evidence.len()).unwrap_or(u64::MAX);
+                    self.evidence = self.evidence.saturating_add(proofs);
                     learned.push((height, hash));
                 }
             }
@@ -73,6 +76,11 @@ impl Ledger {
     /// The highest final height any node reached.
     pub fn height(&self) -> Height {
         self.blocks.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// Proofs of equivocation in the final blocks.
+    pub fn evidence(&self) -> u64 {
+        self.evidence
     }
 
     /// Transactions in the final blocks.

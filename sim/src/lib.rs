@@ -6,13 +6,14 @@
 //! ([`altan_node::chain::MemoryDisk`]). They run on commonware's deterministic executor
 //! (virtual time, one thread, tasks ordered by the seed) through the engine's host interface
 //! ([`host::SimHost`]), and talk over a simulated network ([`network::SimNet`]) that delays,
-//! reorders, drops, duplicates and partitions. A director submits real signed transfers,
-//! injects the faults the [`Scenario`] allows, and checks the invariants as the run goes:
+//! reorders, drops, duplicates and partitions, and through which byzantine validators
+//! equivocate. A director submits real signed transfers, injects the faults the [`Scenario`]
+//! allows, and checks the invariants as the run goes:
 //!
 //! - never two final blocks at one height, on any nodes;
 //! - each node's stored state root equal to the one its final block commits to;
 //! - no final block lost across a crash or a power loss;
-//! - never two signatures by one validator for one (height, round, step);
+//! - never two signatures by one honest validator for one (height, round, step);
 //! - no engine stopping on an error;
 //! - liveness: after the faults end (every partition healed, every node up), each node's
 //!   final height passes the highest reached before by [`Scenario::progress_after_heal`]

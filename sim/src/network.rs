@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use altan_node::engine::host::Network;
-use altan_node::engine::wire::{ConsensusGossip, decode_consensus};
+use altan_node::engine::wire::{ConsensusGossip, Envelope, decode_consensus};
 use altan_node::network::{
     MessageId, Multiaddr, NetworkError, NetworkEvent, PeerId, PeerInfo, Topic, Validation,
 };
-use altan_primitives::{Hash, Height, PublicKey, VoteKind};
+use altan_primitives::{Hash, Height, PublicKey, SecretKey, VoteKind};
 use commonware_runtime::deterministic::Context;
 use commonware_runtime::{Spawner, Supervisor};
 use parity_scale_codec::Encode;
@@ -68,6 +68,13 @@ struct World {
     signed: BTreeMap<SignedAt, (Hash, Option<Hash>)>,
     /// The consensus messages already checked, by hash.
     checked: BTreeSet<Hash>,
+    /// Byzantine validators that equivocate: each vote they sign is followed by a conflicting
+    /// one, signed with the same key.
+    equivocators: BTreeMap<usize, SecretKey>,
+    /// Their keys: their double signing is the fault, not a violation.
+    byzantine: BTreeSet<PublicKey>,
+    /// Conflicting votes sent.
+    equivocations: u64,
     violations: Vec<String>,
     delivered: u64,
     dropped: u64,
@@ -125,6 +132,9 @@ impl World {
             }
         };
         let Ok(signer) = signer else { return };
+        if self.byzantine.contains(&signer) {
+            return;
+        }
         match self.signed.get(&(signer, height, round, step)) {
             Some((earlier, first)) if *earlier != hash => self.violations.push(format!(
                 "{signer:?} signed two messages for height {height}, round {round}, step {step}: \
@@ -135,6 +145,27 @@ impl World {
                 self.signed.insert((signer, height, round, step), (hash, value));
             }
         }
+    }
+}
+
+impl World {
+    /// If `node` equivocates and `data` is a vote it signed, the conflicting vote it sends
+    /// after it: nil for a block, a made-up block for nil.
+    fn conflicting(&mut self, node: usize, data: &[u8]) -> Option<Vec<u8>> {
+        let key = self.equivocators.get(&node)?;
+        let envelope = decode_consensus(data).ok()?;
+        let ConsensusGossip::Vote(signed) = envelope.body else { return None };
+        if signed.signer().ok()? != key.public_key() {
+            return None;
+        }
+        let mut vote = signed.vote;
+        vote.block_hash = match vote.block_hash {
+            Some(_) => None,
+            None => Some(Hash([0xEE; 32])),
+        };
+        self.equivocations = self.equivocations.saturating_add(1);
+        let body = ConsensusGossip::Vote(vote.sign(key));
+        Some(Envelope { sending: envelope.sending.wrapping_add(1 << 32), body }.encode())
     }
 }
 
@@ -162,6 +193,9 @@ impl SimNet {
             trace: blake3::Hasher::new(),
             signed: BTreeMap::new(),
             checked: BTreeSet::new(),
+            equivocators: BTreeMap::new(),
+            byzantine: BTreeSet::new(),
+            equivocations: 0,
             violations: Vec::new(),
             delivered: 0,
             dropped: 0,
@@ -239,6 +273,19 @@ impl SimNet {
         }
     }
 
+    /// Makes node `index`, whose consensus key is `key`, follow each vote it signs with a
+    /// conflicting one.
+    pub fn equivocate(&self, index: usize, key: SecretKey) {
+        let mut world = self.lock();
+        world.byzantine.insert(key.public_key());
+        world.equivocators.insert(index, key);
+    }
+
+    /// Conflicting votes the byzantine validators sent.
+    pub fn equivocations(&self) -> u64 {
+        self.lock().equivocations
+    }
+
     /// Changes what the links do from now on.
     pub fn set_faults(&self, faults: LinkFaults) {
         self.lock().faults = faults;
@@ -271,6 +318,15 @@ impl SimNet {
     }
 
     fn publish(&self, from: usize, topic: Topic, data: Vec<u8>) {
+        let conflicting =
+            if topic == Topic::Consensus { self.lock().conflicting(from, &data) } else { None };
+        self.send(from, topic, data);
+        if let Some(conflicting) = conflicting {
+            self.send(from, topic, conflicting);
+        }
+    }
+
+    fn send(&self, from: usize, topic: Topic, data: Vec<u8>) {
         let mut world = self.lock();
         if topic == Topic::Consensus {
             world.check_signed(&data);

@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use altan_node::chain::Chain;
+use altan_node::dev::derived_key;
 use altan_node::engine::{BlockPacing, EngineConfig};
 use altan_primitives::{
     Action, Address, ChainSpec, GenesisAccount, GenesisValidator, Hash, SecretKey, StakingParams,
-    Transaction, blake3,
+    Transaction,
 };
 use altan_runtime::vm::MemoryArtifactStore;
 use commonware_runtime::deterministic::{Config, Context, Runner};
@@ -56,6 +57,9 @@ pub struct Scenario {
     pub partitions: bool,
     /// Let clocks run at different rates and wall clocks be off.
     pub clock_skew: bool,
+    /// Byzantine validators (the first ones) that follow each vote they sign with a
+    /// conflicting one.
+    pub equivocators: usize,
     /// Transfers submitted per second of virtual time.
     pub transactions_per_second: u32,
     /// Final blocks each node must gain after the faults end.
@@ -79,11 +83,14 @@ impl Scenario {
 }
 
 impl Default for Scenario {
-    /// The suite's run: 4 s of virtual time, faults every 400 ms or so for the first 2.
+    /// The suite's run: 6 s of virtual time, faults every 400 ms or so for the first 2. The
+    /// 4 s after are what a node needs at most to be live again: the engine's stall timeout
+    /// (2 s) before a node that missed blocks asks for them, and about two failed rounds
+    /// (each about 1 s with these links) before a leader that is up to date proposes.
     fn default() -> Self {
         Scenario {
             validators: 4,
-            duration: Duration::from_secs(4),
+            duration: Duration::from_secs(6),
             faults_for: Duration::from_secs(2),
             fault_every: Duration::from_millis(400),
             links: LinkFaults {
@@ -95,6 +102,7 @@ impl Default for Scenario {
             power_loss: true,
             partitions: true,
             clock_skew: true,
+            equivocators: 0,
             transactions_per_second: 30,
             progress_after_heal: 2,
             cost: WorkCost { per_job: Duration::from_millis(2) },
@@ -121,6 +129,9 @@ pub struct Report {
     pub messages: (u64, u64, u64),
     /// Crashes (of which power losses) and partitions.
     pub faults: (u32, u32, u32),
+    /// Conflicting votes sent by the byzantine validators, and proofs of equivocation in the
+    /// final blocks.
+    pub equivocation: (u64, u64),
     /// Broken invariants.
     pub violations: Vec<String>,
 }
@@ -139,14 +150,6 @@ pub fn run(seed: u64, scenario: &Scenario) -> Report {
         director.run().await;
         director.report(auditor.state())
     })
-}
-
-fn derived_key(label: &str) -> SecretKey {
-    (0u32..)
-        .find_map(|attempt| {
-            SecretKey::from_bytes(blake3(format!("{label}/{attempt}").as_bytes()).as_bytes()).ok()
-        })
-        .unwrap_or_else(|| unreachable!("some attempt yields a key"))
 }
 
 fn spec(validators: &[(SecretKey, Address)], accounts: &[SecretKey]) -> ChainSpec {
@@ -210,6 +213,9 @@ impl Director {
             (0..ACCOUNTS).map(|i| derived_key(&format!("sim account {i}"))).collect();
         let links = scenario.links.clone();
         let net = SimNet::new(context.child("network"), scenario.validators, links, rng.random());
+        for (index, (key, _)) in keys.iter().enumerate().take(scenario.equivocators) {
+            net.equivocate(index, key.clone());
+        }
         let engine = EngineConfig::with_pacing(
             scenario.links.latency.1,
             BlockPacing::Ready { empty_after: Some(Duration::from_millis(200)) },
@@ -421,6 +427,7 @@ impl Director {
             transactions: self.ledger.transactions(),
             messages: self.shared.net.counts(),
             faults: self.faults,
+            equivocation: (self.shared.net.equivocations(), self.ledger.evidence()),
             violations,
         }
     }

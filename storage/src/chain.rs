@@ -25,11 +25,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::kv::{Batch, Cf, Kv, MemoryDisk, Scan};
-use crate::{DiskStore, StoreOptions};
 use altan_primitives::{Address, Block, Certificate, ChainSpec, Hash, Header, Height, Receipt};
 use altan_runtime::state::{State, StateCommit, StateConfig, StoreError};
 use parity_scale_codec::{Decode, Encode};
+
+use crate::kv::{Batch, Cf, Kv, MemoryDisk, Scan};
+use crate::{DiskStore, StoreOptions};
 
 const BLOCKS_CF: &str = "blocks";
 const BLOCK_HASHES_CF: &str = "block_hashes";

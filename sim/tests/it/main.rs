@@ -57,6 +57,23 @@ fn without_faults_blocks_are_final_every_few_hundred_milliseconds() {
     assert!(report.heights.iter().all(|h| *h + 2 >= report.final_height), "{report:?}");
 }
 
+#[test]
+fn an_equivocating_validator_is_caught_by_evidence_in_a_final_block() {
+    let scenario = Scenario {
+        equivocators: 1,
+        crashes: false,
+        power_loss: false,
+        partitions: false,
+        ..Scenario::default()
+    };
+    for seed in 0..5 {
+        let report = run(seed, &scenario);
+        assert_clean(&report);
+        let (sent, proven) = report.equivocation;
+        assert!(sent > 0 && proven > 0, "{report:#?}");
+    }
+}
+
 /// Runs this shard's part of the suite's seeds under crashes, power losses, partitions, clock
 /// skew and lossy links.
 fn shard(index: u64) {
